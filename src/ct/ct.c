@@ -1,0 +1,2 @@
+/* SPDX-License-Identifier: Apache-2.0 */ /* placeholder: being written */
+extern int carve_placeholder_ct_ct;

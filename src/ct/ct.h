@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The container runtime: starts one process (the server's init) in new user, pid, mount, net,
+ * uts, ipc and cgroup namespaces, unprivileged (the tenant's 65536-id range, host uid 0 never
+ * mapped), with its own hostname, /proc, read-only /sys, a minimal /dev, and pivot_root into its
+ * root directory.
+ *
+ * The caller (the monitor) is root on the host and single-threaded. ct_spawn() returns once the
+ * child has execve()d its init (or reports the exact step that failed, via a cloexec pipe); the
+ * caller then owns the child: it reaps it with waitpid(). Nothing here logs above debug, prints,
+ * or exits; every failure comes back as -errno plus a message in err.
+ */
+#ifndef CARVE_CT_H
+#define CARVE_CT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "base/err.h"
+#include "ct/cgroup.h"
+
+#define CT_ID_RANGE 65536
+
+struct ct_config {
+	const char *hostname;     /* the server's name */
+	const char *rootfs;       /* host path of the root directory, owned by uid_base */
+	char *const *argv;        /* init and its arguments (path inside the root) */
+	char *const *envp;        /* environment for init; NULL: a minimal default */
+	uid_t uid_base;           /* host uid that is uid 0 inside; must be > 0 */
+	gid_t gid_base;           /* host gid that is gid 0 inside; must be > 0 */
+	uint32_t id_count;        /* ids mapped (CT_ID_RANGE) */
+	int stdio_fd;             /* init's stdin/stdout/stderr; -1: /dev/null */
+	struct cgroup_manager *cgroups; /* NULL: no cgroup placement */
+	const char *cgroup_tenant;      /* tenant cgroup name (with cgroups) */
+	const char *cgroup_server;      /* server cgroup name (with cgroups) */
+};
+
+/* Start init as described; *ret_pid is its host pid. */
+int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *err);
+
+#endif

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The state store: one SQLite database (WAL, synchronous=FULL, foreign keys on) holding tenants,
+ * users, sessions, API tokens, templates, servers and tasks. db_open() runs an integrity check and
+ * the versioned migrations compiled into this module before anything else reads it.
+ *
+ * Ownership: struct db is opaque and owned by the caller of db_open(). Row structs returned through
+ * ret_* are heap-allocated and freed with the matching *_free() (which accepts NULL). Lists are
+ * returned as an array plus a count and freed with the matching *_list_free().
+ *
+ * Threads: one struct db may be used from several threads; every call takes the db's own mutex, and
+ * db_transaction_begin()/commit()/rollback() hold it across several calls of the same thread
+ * (recursive). Nothing here logs above debug or knows about HTTP.
+ *
+ * Errors: -ENOENT when a row is missing, -EEXIST on a unique-constraint violation, -EIO (with the
+ * SQLite message in err) otherwise.
+ */
+#ifndef CARVE_DB_H
+#define CARVE_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "base/err.h"
+
+struct db;
+
+int db_open(const char *path, struct db **ret, struct carve_error *err);
+struct db *db_close(struct db *db);
+int db_schema_version(struct db *db);
+
+int db_transaction_begin(struct db *db, struct carve_error *err);
+int db_transaction_commit(struct db *db, struct carve_error *err);
+void db_transaction_rollback(struct db *db);
+
+/* --- tenants ------------------------------------------------------------------------------- */
+
+struct db_tenant {
+	char id[33];
+	char name[64];
+	char *description;
+	uint32_t uid_slot; /* tenant's host uid/gid range is base + slot * 65536, 65536 ids long */
+	int64_t created_at;
+};
+
+/* Allocates the lowest free uid_slot (>= 0) atomically with the insert; fills t->id, uid_slot and
+ * created_at. */
+int db_tenant_create(struct db *db, struct db_tenant *t, struct carve_error *err);
+int db_tenant_get_by_name(struct db *db, const char *name, struct db_tenant **ret,
+			  struct carve_error *err);
+int db_tenant_get_by_id(struct db *db, const char *id, struct db_tenant **ret,
+			struct carve_error *err);
+int db_tenant_list(struct db *db, struct db_tenant ***ret, size_t *ret_n, struct carve_error *err);
+int db_tenant_update(struct db *db, const struct db_tenant *t, struct carve_error *err);
+/* -EBUSY when the tenant still has servers or users. */
+int db_tenant_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_tenant *db_tenant_free(struct db_tenant *t);
+void db_tenant_list_free(struct db_tenant **l, size_t n);
+
+/* --- users --------------------------------------------------------------------------------- */
+
+enum db_role {
+	DB_ROLE_ADMIN,    /* provider admin: every tenant, every right; tenant_id is empty */
+	DB_ROLE_OWNER,    /* per tenant: everything within the tenant, users and tokens included */
+	DB_ROLE_OPERATOR, /* per tenant: read, and operate servers (start/stop/restart) */
+	DB_ROLE_VIEWER,   /* per tenant: read only */
+	_DB_ROLE_MAX,
+	_DB_ROLE_INVALID = -EINVAL,
+};
+const char *db_role_to_string(enum db_role r);
+enum db_role db_role_from_string(const char *s);
+
+struct db_user {
+	char id[33];
+	char name[64];     /* unique across the host: it is the login name */
+	char tenant_id[33]; /* "" for provider admins */
+	enum db_role role;
+	char *password_hash; /* argon2id encoded string */
+	int64_t created_at;
+};
+
+int db_user_create(struct db *db, struct db_user *u, struct carve_error *err);
+int db_user_get_by_name(struct db *db, const char *name, struct db_user **ret,
+			struct carve_error *err);
+int db_user_get_by_id(struct db *db, const char *id, struct db_user **ret, struct carve_error *err);
+/* tenant_id NULL: all users; "" : provider admins only; else that tenant's users. */
+int db_user_list(struct db *db, const char *tenant_id, struct db_user ***ret, size_t *ret_n,
+		 struct carve_error *err);
+int db_user_update(struct db *db, const struct db_user *u, struct carve_error *err);
+/* Deletes the user's sessions and tokens too. */
+int db_user_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_user *db_user_free(struct db_user *u);
+void db_user_list_free(struct db_user **l, size_t n);
+
+/* --- sessions and API tokens --------------------------------------------------------------- */
+
+/* Both are stored only as the SHA-256 hex of the secret (token_hash). */
+struct db_token {
+	char id[33];
+	char user_id[33];
+	char name[64];      /* "" for login sessions */
+	bool is_session;    /* true: a login session; false: an API token */
+	enum db_role role;  /* the most this token may do; effective = min(role, user's role) */
+	char token_hash[65];
+	int64_t created_at;
+	int64_t expires_at; /* 0: never */
+	int64_t last_used_at;
+};
+
+int db_token_create(struct db *db, struct db_token *t, struct carve_error *err);
+int db_token_get_by_hash(struct db *db, const char *token_hash, struct db_token **ret,
+			 struct carve_error *err);
+int db_token_get_by_id(struct db *db, const char *id, struct db_token **ret,
+		       struct carve_error *err);
+/* user_id NULL: all API tokens; sessions are never listed. */
+int db_token_list(struct db *db, const char *user_id, struct db_token ***ret, size_t *ret_n,
+		  struct carve_error *err);
+int db_token_touch(struct db *db, const char *id, int64_t now, struct carve_error *err);
+int db_token_delete(struct db *db, const char *id, struct carve_error *err);
+/* Deletes every token and session whose expires_at is in (0, now). */
+int db_token_delete_expired(struct db *db, int64_t now, struct carve_error *err);
+struct db_token *db_token_free(struct db_token *t);
+void db_token_list_free(struct db_token **l, size_t n);
+
+/* --- templates ----------------------------------------------------------------------------- */
+
+struct db_template {
+	char id[33];
+	char name[64];
+	char kind[16];     /* "container" (later "vm") */
+	char os[64];       /* "busybox", "debian-12", ... */
+	char *description;
+	char *rootfs_path; /* the template's root filesystem (directory) */
+	char *init;        /* init command inside the server, e.g. "/sbin/init" */
+	int stop_signal;   /* the signal that asks init to power off (busybox: SIGUSR2) */
+	int64_t created_at;
+};
+
+int db_template_create(struct db *db, struct db_template *t, struct carve_error *err);
+int db_template_get_by_name(struct db *db, const char *name, struct db_template **ret,
+			    struct carve_error *err);
+int db_template_get_by_id(struct db *db, const char *id, struct db_template **ret,
+			  struct carve_error *err);
+int db_template_list(struct db *db, struct db_template ***ret, size_t *ret_n,
+		     struct carve_error *err);
+int db_template_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_template *db_template_free(struct db_template *t);
+void db_template_list_free(struct db_template **l, size_t n);
+
+/* --- servers ------------------------------------------------------------------------------- */
+
+/*
+ * Server states (the state machine lives in the daemon; the store only records):
+ *   stopped -> starting -> running -> stopping -> stopped; any -> error; error -> stopped.
+ *   creating (rootfs being prepared) -> stopped; deleting -> (row gone).
+ */
+enum db_server_state {
+	DB_SERVER_CREATING,
+	DB_SERVER_STOPPED,
+	DB_SERVER_STARTING,
+	DB_SERVER_RUNNING,
+	DB_SERVER_STOPPING,
+	DB_SERVER_DELETING,
+	DB_SERVER_ERROR,
+	_DB_SERVER_STATE_MAX,
+	_DB_SERVER_STATE_INVALID = -EINVAL,
+};
+const char *db_server_state_to_string(enum db_server_state s);
+enum db_server_state db_server_state_from_string(const char *s);
+
+struct db_server {
+	char id[33];
+	char name[64];       /* unique within its tenant */
+	char tenant_id[33];
+	char template_id[33];
+	char kind[16];       /* "container" */
+	uint32_t vcpus;
+	uint64_t memory;     /* bytes */
+	enum db_server_state state;
+	char *state_reason;  /* why it is in error, or how it last stopped; may be NULL */
+	int64_t pid;         /* host pid of the container's init while running, else 0 */
+	int64_t monitor_pid; /* host pid of the monitor while running, else 0 */
+	int64_t created_at;
+	int64_t updated_at;
+};
+
+int db_server_create(struct db *db, struct db_server *s, struct carve_error *err);
+int db_server_get_by_name(struct db *db, const char *tenant_id, const char *name,
+			  struct db_server **ret, struct carve_error *err);
+int db_server_get_by_id(struct db *db, const char *id, struct db_server **ret,
+			struct carve_error *err);
+/* tenant_id NULL: every server. */
+int db_server_list(struct db *db, const char *tenant_id, struct db_server ***ret, size_t *ret_n,
+		   struct carve_error *err);
+/* Writes every mutable column (vcpus, memory, state, state_reason, pid, monitor_pid,
+ * updated_at). */
+int db_server_update(struct db *db, const struct db_server *s, struct carve_error *err);
+/* Compare-and-set of the state: -EBUSY (and ret_current set) when the row is not in `from`. */
+int db_server_transition(struct db *db, const char *id, enum db_server_state from,
+			 enum db_server_state to, enum db_server_state *ret_current,
+			 struct carve_error *err);
+int db_server_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_server *db_server_free(struct db_server *s);
+void db_server_list_free(struct db_server **l, size_t n);
+
+/* --- tasks --------------------------------------------------------------------------------- */
+
+enum db_task_state {
+	DB_TASK_PENDING,
+	DB_TASK_RUNNING,
+	DB_TASK_SUCCEEDED,
+	DB_TASK_FAILED,
+	_DB_TASK_STATE_MAX,
+	_DB_TASK_STATE_INVALID = -EINVAL,
+};
+const char *db_task_state_to_string(enum db_task_state s);
+enum db_task_state db_task_state_from_string(const char *s);
+
+struct db_task {
+	char id[33];
+	char tenant_id[33];  /* "" for provider-level tasks */
+	char user_id[33];    /* who asked */
+	char kind[32];       /* "server.create", "server.start", ... */
+	char object[128];    /* what it acts on, e.g. "server/web1" */
+	enum db_task_state state;
+	uint64_t progress_done;
+	uint64_t progress_total;
+	char progress_unit[16]; /* "bytes", "steps" */
+	char error_code[32];    /* "" unless failed */
+	char *error_message;    /* NULL unless failed */
+	int64_t created_at;
+	int64_t started_at;
+	int64_t finished_at;
+};
+
+int db_task_create(struct db *db, struct db_task *t, struct carve_error *err);
+int db_task_get(struct db *db, const char *id, struct db_task **ret, struct carve_error *err);
+/* tenant_id NULL: all tasks. Newest first, at most limit. */
+int db_task_list(struct db *db, const char *tenant_id, size_t limit, struct db_task ***ret,
+		 size_t *ret_n, struct carve_error *err);
+/* Writes state, progress, error, started_at, finished_at. */
+int db_task_update(struct db *db, const struct db_task *t, struct carve_error *err);
+/* At start-up: tasks left pending or running by a previous carved become failed
+ * ("interrupted: carved restarted"). Returns how many. */
+int db_task_fail_interrupted(struct db *db, int64_t now, struct carve_error *err);
+struct db_task *db_task_free(struct db_task *t);
+void db_task_list_free(struct db_task **l, size_t n);
+
+/* --- audit --------------------------------------------------------------------------------- */
+
+/* Append one audit record of a mutating call. */
+int db_audit_append(struct db *db, int64_t when, const char *user_id, const char *tenant_id,
+		    const char *action, const char *object, int status, const char *remote,
+		    struct carve_error *err);
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP front of carved: a libmicrohttpd server listening on a root-only unix socket and on a
+ * TCP address, a router from (method, path pattern) to handlers, and request limits.
+ *
+ *  - Limits (enforced before a handler runs): body at most HTTP_BODY_MAX bytes (413), request
+ *    line + headers at most HTTP_HEADER_MAX bytes (431), path at most HTTP_PATH_MAX (414),
+ *    JSON nesting at most JSON_DEPTH_MAX (400), at most HTTP_CONNECTIONS_MAX connections.
+ *  - Handlers run on libmicrohttpd's worker threads (a thread pool) and may block; they receive a
+ *    complete request (body buffered) and fill a response. A handler may also take over the
+ *    connection's socket for a websocket or a stream (http_response_upgrade); not used yet.
+ *  - Ownership: struct http_server and struct http_router are owned by their creator; the router
+ *    must outlive the server. Handlers must not keep pointers into the request after returning.
+ *  - Peer credentials: on the unix socket the peer's uid/pid come from SO_PEERCRED.
+ *
+ * Depends on base, jansson, libmicrohttpd. Logs at debug only.
+ */
+#ifndef CARVE_HTTP_H
+#define CARVE_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "base/err.h"
+
+#define HTTP_BODY_MAX (1024 * 1024)
+#define HTTP_HEADER_MAX (16 * 1024)
+#define HTTP_PATH_MAX 1024
+#define HTTP_CONNECTIONS_MAX 256
+#define HTTP_PARAMS_MAX 8
+
+struct http_request {
+	const char *method;        /* "GET", "POST", ... */
+	const char *path;          /* percent-decoded, without the query string */
+	const char *query;         /* raw query string without '?', or NULL */
+	const char *body;          /* NUL-terminated; "" when there is none */
+	size_t body_len;
+	const char *authorization; /* the Authorization header, or NULL */
+	const char *content_type;  /* the Content-Type header, or NULL */
+	bool via_unix;             /* came in on the unix socket */
+	uid_t peer_uid;            /* via_unix only: SO_PEERCRED uid; (uid_t)-1 otherwise */
+	pid_t peer_pid;
+	char remote[64];           /* "unix" or the peer's IP address */
+	/* filled by the router: */
+	size_t n_params;
+	const char *param_names[HTTP_PARAMS_MAX];
+	const char *param_values[HTTP_PARAMS_MAX];
+};
+
+/* A path parameter by name ("name" for "/servers/{name}"), or NULL. */
+const char *http_request_param(const struct http_request *req, const char *name);
+/* A query parameter by name, percent-decoded into buf; NULL when absent. */
+const char *http_request_query(const struct http_request *req, const char *name, char *buf,
+			       size_t len);
+
+struct http_response {
+	int status;            /* 200 when the handler leaves it 0 */
+	json_t *json;          /* owned; serialized compactly as the body when set */
+	char *body;            /* owned; used when json is NULL */
+	size_t body_len;
+	const char *content_type; /* static string; default application/json */
+	int retry_after;       /* > 0: a Retry-After header (seconds) */
+	char location[256];    /* non-empty: a Location header */
+};
+
+/* Set resp to an error: {"error": {"code": code_str, "message": msg, "field": field?}}, where the
+ * code string is derived from the HTTP status ("invalid_argument", "not_found", ...). */
+void http_response_error(struct http_response *resp, int status, const char *field,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Set resp to status with a JSON body; takes ownership of json. */
+void http_response_json(struct http_response *resp, int status, json_t *json);
+
+typedef void (*http_handler_fn)(struct http_request *req, struct http_response *resp,
+				void *userdata);
+
+struct http_router;
+int http_router_new(struct http_router **ret);
+struct http_router *http_router_free(struct http_router *r);
+/* pattern: literal segments and {param} segments, e.g. "/api/v1/servers/{name}/start". */
+int http_router_add(struct http_router *r, const char *method, const char *pattern,
+		    http_handler_fn fn, void *userdata);
+/* Route req: 404 when no pattern matches the path, 405 (with Allow) when none matches the
+ * method; otherwise calls the handler. Also used directly by tests and fuzzers. */
+void http_router_dispatch(struct http_router *r, struct http_request *req,
+			  struct http_response *resp);
+
+struct http_server_config {
+	const char *unix_path;   /* NULL: no unix socket. Created 0600 owned by the caller. */
+	const char *tcp_address; /* "127.0.0.1:8006", "[::1]:8006", NULL: no TCP */
+	unsigned threads;        /* worker threads per listener; 0: default (4) */
+};
+
+struct http_server;
+int http_server_start(const struct http_server_config *cfg, struct http_router *router,
+		      struct http_server **ret, struct carve_error *err);
+/* Stops listening, finishes in-flight requests, removes the unix socket. */
+struct http_server *http_server_stop(struct http_server *s);
+
+void http_response_release(struct http_response *resp);
+
+/* --- JSON bodies -------------------------------------------------------------------------- */
+
+#define JSON_DEPTH_MAX 16
+#define JSON_STRING_MAX 4096
+
+/* Parse a request body that must be a JSON object. Rejects (-EINVAL, err names the problem and
+ * position): empty body, invalid JSON, nesting deeper than JSON_DEPTH_MAX, a top level that is
+ * not an object, any key not in allowed (NULL-terminated; err->field set to the key), any string
+ * longer than JSON_STRING_MAX. */
+int json_parse_object(const char *body, size_t len, const char *const *allowed, json_t **ret,
+		      struct carve_error *err);
+
+/* Typed getters for a field of obj. A missing field: -ENOENT when required, else 0 and *ret
+ * untouched. A wrong type or a string longer than max_len: -EINVAL, err->field set to the key. */
+int json_get_string(json_t *obj, const char *key, bool required, size_t max_len,
+		    const char **ret, struct carve_error *err);
+int json_get_uint(json_t *obj, const char *key, bool required, uint64_t min, uint64_t max,
+		  uint64_t *ret, struct carve_error *err);
+int json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
+		  struct carve_error *err);
+
+#endif

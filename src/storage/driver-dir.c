@@ -1,0 +1,1 @@
+extern int carve_placeholder_dir;
