@@ -36,7 +36,8 @@ int auth_password_verify(const char *encoded, const char *password);
 /* A new secret (AUTH_SECRET_LEN chars + NUL) and its SHA-256 hex (64 + NUL). */
 int auth_secret_new(char ret_secret[AUTH_SECRET_LEN + 1], char ret_hash[65]);
 void auth_secret_hash(const char *secret, char ret_hash[65]);
-/* A random printable password of len characters (for the bootstrap admin). */
+/* A random printable password for the bootstrap admin: len is the size of buf, which receives
+ * len - 1 characters and a NUL. */
 int auth_password_generate(char *buf, size_t len);
 
 enum auth_right {

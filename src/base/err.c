@@ -17,7 +17,8 @@ static void prepend(struct carve_error *err, const char *head)
 	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
 }
 
-static int verr(struct carve_error *err, int r, const char *field, const char *fmt, va_list ap)
+_printf_(4, 0) static int verr(struct carve_error *err, int r, const char *field, const char *fmt,
+				va_list ap)
 {
 	char buf[CARVE_ERROR_MSG_MAX];
 

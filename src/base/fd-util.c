@@ -52,7 +52,7 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	cleanup_close int fd = -EBADF;
 	cleanup_free char *buf = NULL;
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = max < 4096 ? max : 4096;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -65,8 +65,18 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 
 		if (len == cap) {
 			char *nb;
-			if (cap >= max)
+			if (cap >= max) {
+				/* Exactly max bytes is allowed: only a further byte is too many. */
+				char probe;
+				n = read(fd, &probe, 1);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0)
+					return -errno;
+				if (n == 0)
+					break;
 				return -EFBIG;
+			}
 			cap = cap * 2 > max ? max : cap * 2;
 			nb = realloc(buf, cap + 1);
 			if (!nb)

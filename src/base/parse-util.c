@@ -59,6 +59,9 @@ int parse_size(const char *s, uint64_t *ret, struct carve_error *err)
 	case 'P':
 		shift = 50;
 		break;
+	case 'E':
+		shift = 60;
+		break;
 	default:
 		goto bad;
 	}
@@ -77,7 +80,7 @@ int parse_size(const char *s, uint64_t *ret, struct carve_error *err)
 	if (whole > (uint64_t)INT64_MAX / mult)
 		goto range;
 	whole *= mult;
-	frac = frac * mult / frac_div;
+	frac = (uint64_t)((unsigned __int128)frac * mult / frac_div);
 	if (whole > (uint64_t)INT64_MAX - frac)
 		goto range;
 	*ret = whole + frac;
@@ -91,24 +94,21 @@ range:
 char *format_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const char suffix[] = "KMGTPE";
-	int i = -1;
-	uint64_t v = bytes;
 
-	while (v >= 1024 && i < 5) {
-		if (v % 1024 != 0 && v < 10 * 1024)
-			break;
-		v /= 1024;
-		i++;
-	}
-	if (i < 0) {
-		snprintf(buf, len, "%" PRIu64, bytes);
+	for (int i = 5; i >= 0; i--) {
+		uint64_t unit = UINT64_C(1) << (10 * (i + 1));
+		uint64_t whole = bytes / unit, rest = bytes % unit;
+
+		if (whole == 0)
+			continue;
+		if (rest == 0)
+			snprintf(buf, len, "%" PRIu64 "%c", whole, suffix[i]);
+		else /* one decimal, rounded down: for display; exact values have none */
+			snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%c", whole, rest * 10 / unit,
+				 suffix[i]);
 		return buf;
 	}
-	uint64_t unit = UINT64_C(1) << (10 * (i + 1));
-	if (bytes % unit == 0)
-		snprintf(buf, len, "%" PRIu64 "%c", bytes / unit, suffix[i]);
-	else
-		snprintf(buf, len, "%.1f%c", (double)bytes / (double)unit, suffix[i]);
+	snprintf(buf, len, "%" PRIu64, bytes);
 	return buf;
 }
 

@@ -17,12 +17,13 @@
 
 /*
  * Parse a size: a decimal number (fraction allowed) with an optional binary suffix
- * K, M, G, T, P (optionally followed by "i" and/or "B"; case-insensitive; 1K = 1024). A bare number
+ * K, M, G, T, P, E (optionally followed by "i" and/or "B"; case-insensitive; 1K = 1024). A bare number
  * is bytes. Rejects empty strings, signs, whitespace, overflow (> 2^63-1) and trailing garbage.
  */
 int parse_size(const char *s, uint64_t *ret, struct carve_error *err);
 
-/* Format bytes as the shortest exact-or-one-decimal binary size ("512M", "1.5G", "100"). */
+/* Format bytes for display with the largest binary unit it reaches: exact ("512M", "100") when
+ * the value is a whole number of that unit, else one decimal rounded down ("1.5G"). */
 char *format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Validate an object name (see CARVE_NAME_MAX). kind names the object in the message. */

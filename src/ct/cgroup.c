@@ -1,2 +1,863 @@
-/* SPDX-License-Identifier: Apache-2.0 */ /* placeholder: being written */
-extern int carve_placeholder_cgroup_ct;
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The cgroup manager. Both backends share the path logic (<prefix>/<tenant>/<server> below each
+ * hierarchy) and differ in the files they write, behind struct cgroup_ops.
+ *
+ * A tree that is not a cgroup filesystem (the unit tests' fake tree) behaves like a cgroup tree
+ * whose control files spring into existence when first written: required files are created, and
+ * removal deletes the files before rmdir. Optional files (memory.memsw.limit_in_bytes,
+ * memory.swap.max, cgroup.kill, cgroup.events) are written only where they already exist, so the
+ * kernel decides whether the feature is there.
+ */
+#define LOG_DOMAIN "cgroup"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "base/cleanup.h"
+#include "base/fd-util.h"
+#include "base/log.h"
+#include "base/parse-util.h"
+#include "base/string-util.h"
+#include "ct/cgroup.h"
+
+#define CPU_PERIOD_US 100000ULL
+#define V1_MAX_HIERARCHIES 8
+#define KILL_ROUNDS 200 /* x 10 ms */
+#define RMDIR_ROUNDS 100 /* x 10 ms */
+#define FREEZE_ROUNDS 100 /* x 10 ms */
+#define PROCS_MAX (1U << 20) /* bytes read from one cgroup.procs */
+
+struct cgroup_ops;
+
+struct hierarchy {
+	char *controller; /* "memory", "cpu", ... (v2: "") */
+	char *path; /* <root>/<controller> (v2: <root>) */
+};
+
+struct cgroup_manager {
+	enum cgroup_backend backend;
+	const struct cgroup_ops *ops;
+	char *root;
+	char *prefix;
+	bool fake; /* not a cgroup filesystem: create control files, delete them on removal */
+	struct hierarchy hier[V1_MAX_HIERARCHIES];
+	size_t n_hier;
+};
+
+struct cgroup_ops {
+	int (*setup)(struct cgroup_manager *m, struct carve_error *err);
+	/* Called after mkdir of rel in every hierarchy; parent is the relative parent path. */
+	int (*prepare_parent)(struct cgroup_manager *m, const char *parent_rel,
+			      struct carve_error *err);
+	int (*set_limits)(struct cgroup_manager *m, const char *rel, bool tenant,
+			  const struct cgroup_limits *l, struct carve_error *err);
+	int (*freeze)(struct cgroup_manager *m, const char *rel, bool frozen,
+		      struct carve_error *err);
+	int (*populated)(struct cgroup_manager *m, const char *rel, bool *ret,
+			 struct carve_error *err);
+	int (*kill)(struct cgroup_manager *m, const char *rel, struct carve_error *err);
+};
+
+static const char *const backend_names[_CGROUP_BACKEND_MAX] = {
+	[CGROUP_BACKEND_V1] = "v1",
+	[CGROUP_BACKEND_V2] = "v2",
+};
+
+const char *cgroup_backend_to_string(enum cgroup_backend b)
+{
+	if (b < 0 || b >= _CGROUP_BACKEND_MAX)
+		return NULL;
+	return backend_names[b];
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int path_join(char *buf, size_t n, const char *a, const char *b, const char *c)
+{
+	int k;
+
+	if (c)
+		k = snprintf(buf, n, "%s/%s/%s", a, b, c);
+	else if (b)
+		k = snprintf(buf, n, "%s/%s", a, b);
+	else
+		k = snprintf(buf, n, "%s", a);
+	return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+static bool file_exists(const char *dir, const char *rel, const char *file)
+{
+	char p[PATH_MAX];
+
+	if (path_join(p, sizeof(p), dir, rel, file) < 0)
+		return false;
+	return access(p, F_OK) == 0;
+}
+
+/* Write value to <dir>/<rel>/<file>; in a fake tree the file is created. */
+static int cg_write(struct cgroup_manager *m, const char *dir, const char *rel, const char *file,
+		    const char *value, struct carve_error *err)
+{
+	char p[PATH_MAX];
+	cleanup_close int fd = -EBADF;
+	int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_TRUNC;
+	int r;
+
+	if (path_join(p, sizeof(p), dir, rel, file) < 0)
+		return carve_err(err, -ENAMETOOLONG, "cgroup path '%s/%s': too long", dir, rel);
+	if (m->fake)
+		flags |= O_CREAT;
+	fd = open(p, flags, 0644);
+	if (fd < 0)
+		return carve_err(err, -errno, "open '%s'", p);
+	r = loop_write(fd, value, strlen(value));
+	if (r < 0)
+		return carve_err(err, r, "write '%s' to '%s'", value, p);
+	log_debug("wrote '%s' to '%s'", value, p);
+	return 0;
+}
+
+static int cg_read(const char *dir, const char *rel, const char *file, char **ret)
+{
+	char p[PATH_MAX];
+
+	if (path_join(p, sizeof(p), dir, rel, file) < 0)
+		return -ENAMETOOLONG;
+	return read_full_file(p, PROCS_MAX, ret, NULL);
+}
+
+static int cg_mkdir(const char *dir, const char *rel, struct carve_error *err)
+{
+	char p[PATH_MAX];
+
+	if (path_join(p, sizeof(p), dir, rel, NULL) < 0)
+		return carve_err(err, -ENAMETOOLONG, "cgroup path '%s/%s': too long", dir, rel);
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return carve_err(err, -errno, "mkdir '%s'", p);
+	return 0;
+}
+
+/* rmdir <dir>/<rel>; missing is fine; in a fake tree the plain files go first. */
+static int cg_rmdir(struct cgroup_manager *m, const char *dir, const char *rel)
+{
+	char p[PATH_MAX];
+
+	if (path_join(p, sizeof(p), dir, rel, NULL) < 0)
+		return -ENAMETOOLONG;
+	if (m->fake) {
+		cleanup_closedir DIR *d = opendir(p);
+		struct dirent *de;
+
+		if (!d)
+			return errno == ENOENT ? 0 : -errno;
+		/* like the kernel: a cgroup with child cgroups stays */
+		while ((de = readdir(d)))
+			if (de->d_type == DT_DIR && !streq(de->d_name, ".") &&
+			    !streq(de->d_name, ".."))
+				return -ENOTEMPTY;
+		rewinddir(d);
+		while ((de = readdir(d)))
+			if (de->d_type == DT_REG)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (rmdir(p) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Parse a cgroup.procs buffer; calls fn(pid) for each. Returns the number of pids. */
+static int for_each_pid(const char *buf, void (*fn)(pid_t pid))
+{
+	int n = 0;
+
+	for (const char *s = buf; *s;) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (end == s) {
+			s++;
+			continue;
+		}
+		if (v > 0 && v <= INT_MAX) {
+			n++;
+			if (fn)
+				fn((pid_t)v);
+		}
+		s = end;
+	}
+	return n;
+}
+
+static void kill_pid(pid_t pid)
+{
+	(void)kill(pid, SIGKILL);
+}
+
+/* Number of pids in <dir>/<rel>/cgroup.procs (0 if the cgroup is gone). */
+static int procs_count(const char *dir, const char *rel, void (*fn)(pid_t pid))
+{
+	cleanup_free char *buf = NULL;
+	int r = cg_read(dir, rel, "cgroup.procs", &buf);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	return for_each_pid(buf, fn);
+}
+
+static const struct hierarchy *find_hier(const struct cgroup_manager *m, const char *controller)
+{
+	for (size_t i = 0; i < m->n_hier; i++)
+		if (streq(m->hier[i].controller, controller))
+			return &m->hier[i];
+	return NULL;
+}
+
+/* v1 */
+
+static const char *const v1_controllers[] = {"cpu",   "cpuacct", "memory", "pids",
+					     "blkio", "freezer", "devices"};
+
+static int v1_setup(struct cgroup_manager *m, struct carve_error *err)
+{
+	struct stat seen[ELEMENTSOF(v1_controllers)];
+
+	for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+		char p[PATH_MAX];
+		struct stat st;
+		struct statfs sfs;
+		bool dup = false;
+
+		if (path_join(p, sizeof(p), m->root, v1_controllers[i], NULL) < 0)
+			return carve_err(err, -ENAMETOOLONG, "cgroup root '%s': too long", m->root);
+		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		/* "cpu" and "cpuacct" may be symlinks to one combined "cpu,cpuacct" hierarchy */
+		for (size_t j = 0; j < m->n_hier; j++)
+			dup = dup || (seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino);
+		if (dup)
+			continue;
+		if (statfs(p, &sfs) == 0 && sfs.f_type != CGROUP_SUPER_MAGIC)
+			m->fake = true;
+		seen[m->n_hier] = st;
+		m->hier[m->n_hier].controller = strdup(v1_controllers[i]);
+		m->hier[m->n_hier].path = strdup(p);
+		if (!m->hier[m->n_hier].controller || !m->hier[m->n_hier].path)
+			return carve_err(err, -ENOMEM, "out of memory");
+		m->n_hier++;
+	}
+	if (m->n_hier == 0)
+		return carve_err(err, -ENOENT, "cgroup root '%s': no v1 controller hierarchy found",
+				 m->root);
+	return 0;
+}
+
+static int v1_prepare_parent(struct cgroup_manager *m, const char *parent_rel,
+			     struct carve_error *err)
+{
+	return 0;
+}
+
+static int v1_set_memory(struct cgroup_manager *m, const char *dir, const char *rel, uint64_t max,
+			 struct carve_error *err)
+{
+	char v[32];
+	bool memsw = file_exists(dir, rel, "memory.memsw.limit_in_bytes");
+	int r, q;
+
+	if (max == 0)
+		strscpy(v, "-1", sizeof(v));
+	else
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)max);
+	if (!memsw)
+		return cg_write(m, dir, rel, "memory.limit_in_bytes", v, err);
+	/* memsw must stay >= the memory limit: whichever order fails first is retried after. */
+	r = cg_write(m, dir, rel, "memory.limit_in_bytes", v, NULL);
+	q = cg_write(m, dir, rel, "memory.memsw.limit_in_bytes", v, err);
+	if (q < 0)
+		return q;
+	if (r < 0)
+		return cg_write(m, dir, rel, "memory.limit_in_bytes", v, err);
+	return 0;
+}
+
+static int v1_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
+			 const struct cgroup_limits *l, struct carve_error *err)
+{
+	const struct hierarchy *h;
+	char v[32];
+	int r;
+
+	if ((h = find_hier(m, "memory"))) {
+		r = v1_set_memory(m, h->path, rel, l->memory_max, err);
+		if (r < 0)
+			return r;
+	} else if (l->memory_max)
+		return carve_err(err, -EOPNOTSUPP, "memory limit: no memory controller");
+	if ((h = find_hier(m, "cpu"))) {
+		uint64_t w = l->cpu_weight ? l->cpu_weight : 100;
+		uint64_t shares = w * 1024 / 100;
+
+		r = cg_write(m, h->path, rel, "cpu.cfs_period_us", "100000", err);
+		if (r < 0)
+			return r;
+		if (l->vcpus)
+			snprintf(v, sizeof(v), "%llu",
+				 (unsigned long long)(l->vcpus * CPU_PERIOD_US));
+		else
+			strscpy(v, "-1", sizeof(v));
+		r = cg_write(m, h->path, rel, "cpu.cfs_quota_us", v, err);
+		if (r < 0)
+			return r;
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)(shares < 2 ? 2 : shares));
+		r = cg_write(m, h->path, rel, "cpu.shares", v, err);
+		if (r < 0)
+			return r;
+	} else if (l->vcpus)
+		return carve_err(err, -EOPNOTSUPP, "cpu limit: no cpu controller");
+	if ((h = find_hier(m, "pids"))) {
+		if (l->pids_max)
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)l->pids_max);
+		else
+			strscpy(v, "max", sizeof(v));
+		r = cg_write(m, h->path, rel, "pids.max", v, err);
+		if (r < 0)
+			return r;
+	} else if (l->pids_max)
+		return carve_err(err, -EOPNOTSUPP, "pids limit: no pids controller");
+	return 0;
+}
+
+static int v1_freeze(struct cgroup_manager *m, const char *rel, bool frozen,
+		     struct carve_error *err)
+{
+	const struct hierarchy *h = find_hier(m, "freezer");
+	const char *want = frozen ? "FROZEN" : "THAWED";
+	int r;
+
+	if (!h)
+		return carve_err(err, -EOPNOTSUPP, "freeze: no freezer controller");
+	r = cg_write(m, h->path, rel, "freezer.state", want, err);
+	if (r < 0)
+		return r;
+	/* FREEZING is transient: wait until every task is frozen */
+	for (int i = 0; i < FREEZE_ROUNDS; i++) {
+		cleanup_free char *s = NULL;
+
+		r = cg_read(h->path, rel, "freezer.state", &s);
+		if (r < 0)
+			return carve_err(err, r, "read freezer.state");
+		if (startswith(s, want))
+			return 0;
+		if (i + 1 < FREEZE_ROUNDS)
+			sleep_ms(10);
+	}
+	return carve_err(err, -ETIMEDOUT, "freezer.state: still not %s", want);
+}
+
+static int v1_populated(struct cgroup_manager *m, const char *rel, bool *ret,
+			struct carve_error *err)
+{
+	for (size_t i = 0; i < m->n_hier; i++) {
+		int n = procs_count(m->hier[i].path, rel, NULL);
+
+		if (n < 0)
+			return carve_err(err, n, "read '%s/%s/cgroup.procs'", m->hier[i].path, rel);
+		if (n > 0) {
+			*ret = true;
+			return 0;
+		}
+	}
+	*ret = false;
+	return 0;
+}
+
+/* SIGKILL every pid found in any hierarchy until none is left (forks race with the loop). */
+static int kill_loop(struct cgroup_manager *m, const char *rel, struct carve_error *err)
+{
+	for (int round = 0; round < KILL_ROUNDS; round++) {
+		int total = 0;
+
+		for (size_t i = 0; i < m->n_hier; i++) {
+			int n = procs_count(m->hier[i].path, rel, kill_pid);
+			if (n < 0)
+				return carve_err(err, n, "read '%s/%s/cgroup.procs'",
+						 m->hier[i].path, rel);
+			total += n;
+		}
+		/* a fake tree's cgroup.procs never empties: one round is all it can show */
+		if (total == 0 || m->fake)
+			return 0;
+		sleep_ms(10);
+	}
+	return carve_err(err, -EBUSY, "processes left after SIGKILL");
+}
+
+static const struct cgroup_ops v1_ops = {
+	.setup = v1_setup,
+	.prepare_parent = v1_prepare_parent,
+	.set_limits = v1_set_limits,
+	.freeze = v1_freeze,
+	.populated = v1_populated,
+	.kill = kill_loop,
+};
+
+/* v2 */
+
+static int v2_setup(struct cgroup_manager *m, struct carve_error *err)
+{
+	struct statfs sfs;
+
+	if (statfs(m->root, &sfs) < 0)
+		return carve_err(err, -errno, "cgroup root '%s'", m->root);
+	m->fake = sfs.f_type != CGROUP2_SUPER_MAGIC;
+	m->hier[0].controller = strdup("");
+	m->hier[0].path = strdup(m->root);
+	if (!m->hier[0].controller || !m->hier[0].path)
+		return carve_err(err, -ENOMEM, "out of memory");
+	m->n_hier = 1;
+	return 0;
+}
+
+static bool word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *s = list; (s = strstr(s, word)); s += n)
+		if ((s == list || s[-1] == ' ' || s[-1] == '+') &&
+		    (s[n] == '\0' || s[n] == ' ' || s[n] == '\n'))
+			return true;
+	return false;
+}
+
+/* Enable cpu, memory, pids and io for the children of parent_rel, as far as parent_rel has them
+ * (the host decides what reaches <root>/<prefix>; carve never writes above it). */
+static int v2_prepare_parent(struct cgroup_manager *m, const char *parent_rel,
+			     struct carve_error *err)
+{
+	static const char *const wanted[] = {"cpu", "memory", "pids", "io"};
+	cleanup_free char *avail = NULL, *enabled = NULL;
+	char buf[64] = "";
+	size_t n = 0;
+	int r;
+
+	r = cg_read(m->root, parent_rel, "cgroup.controllers", &avail);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return carve_err(err, r, "read '%s/%s/cgroup.controllers'", m->root, parent_rel);
+	r = cg_read(m->root, parent_rel, "cgroup.subtree_control", &enabled);
+	if (r < 0 && r != -ENOENT)
+		return carve_err(err, r, "read '%s/%s/cgroup.subtree_control'", m->root,
+				 parent_rel);
+	for (size_t i = 0; i < ELEMENTSOF(wanted); i++) {
+		if (!word_in(avail, wanted[i]) || (enabled && word_in(enabled, wanted[i])))
+			continue;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s+%s", n ? " " : "", wanted[i]);
+	}
+	if (n == 0)
+		return 0;
+	return cg_write(m, m->root, parent_rel, "cgroup.subtree_control", buf, err);
+}
+
+static int v2_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
+			 const struct cgroup_limits *l, struct carve_error *err)
+{
+	char v[64];
+	int r;
+
+	if (l->memory_max)
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)l->memory_max);
+	else
+		strscpy(v, "max", sizeof(v));
+	r = cg_write(m, m->root, rel, "memory.max", v, err);
+	if (r < 0)
+		return r;
+	if (file_exists(m->root, rel, "memory.swap.max")) {
+		r = cg_write(m, m->root, rel, "memory.swap.max", "0", err);
+		if (r < 0)
+			return r;
+	}
+	if (l->vcpus)
+		snprintf(v, sizeof(v), "%llu %llu", (unsigned long long)(l->vcpus * CPU_PERIOD_US),
+			 CPU_PERIOD_US);
+	else
+		snprintf(v, sizeof(v), "max %llu", CPU_PERIOD_US);
+	r = cg_write(m, m->root, rel, "cpu.max", v, err);
+	if (r < 0)
+		return r;
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)(l->cpu_weight ? l->cpu_weight : 100));
+	r = cg_write(m, m->root, rel, "cpu.weight", v, err);
+	if (r < 0)
+		return r;
+	if (l->pids_max)
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)l->pids_max);
+	else
+		strscpy(v, "max", sizeof(v));
+	return cg_write(m, m->root, rel, "pids.max", v, err);
+}
+
+/* Value of key in a flat keyed file ("populated 1\nfrozen 0\n"), or -ENOENT. */
+static int v2_events_key(const char *rel, const char *root, const char *key)
+{
+	cleanup_free char *s = NULL;
+	size_t n = strlen(key);
+	int r = cg_read(root, rel, "cgroup.events", &s);
+
+	if (r < 0)
+		return r;
+	for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, key, n) == 0 && p[n] == ' ')
+			return p[n + 1] == '1';
+	return -ENOENT;
+}
+
+static int v2_freeze(struct cgroup_manager *m, const char *rel, bool frozen,
+		     struct carve_error *err)
+{
+	int r = cg_write(m, m->root, rel, "cgroup.freeze", frozen ? "1" : "0", err);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < FREEZE_ROUNDS; i++) {
+		int v = v2_events_key(rel, m->root, "frozen");
+		if (v < 0 || v == (int)frozen)
+			return 0;
+		sleep_ms(10);
+	}
+	return carve_err(err, -ETIMEDOUT, "cgroup.events: still not frozen=%d", frozen);
+}
+
+static int v2_populated(struct cgroup_manager *m, const char *rel, bool *ret,
+			struct carve_error *err)
+{
+	int v = v2_events_key(rel, m->root, "populated");
+
+	if (v >= 0) {
+		*ret = v;
+		return 0;
+	}
+	return v1_populated(m, rel, ret, err);
+}
+
+static int v2_kill(struct cgroup_manager *m, const char *rel, struct carve_error *err)
+{
+	if (!file_exists(m->root, rel, "cgroup.kill"))
+		return kill_loop(m, rel, err);
+	int r = cg_write(m, m->root, rel, "cgroup.kill", "1", err);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < KILL_ROUNDS && !m->fake; i++) {
+		bool pop = false;
+
+		r = v2_populated(m, rel, &pop, err);
+
+		if (r < 0)
+			return r;
+		if (!pop)
+			return 0;
+		sleep_ms(10);
+	}
+	return m->fake ? 0 : carve_err(err, -EBUSY, "processes left after cgroup.kill");
+}
+
+static const struct cgroup_ops v2_ops = {
+	.setup = v2_setup,
+	.prepare_parent = v2_prepare_parent,
+	.set_limits = v2_set_limits,
+	.freeze = v2_freeze,
+	.populated = v2_populated,
+	.kill = v2_kill,
+};
+
+static const struct cgroup_ops *const backend_ops[_CGROUP_BACKEND_MAX] = {
+	[CGROUP_BACKEND_V1] = &v1_ops,
+	[CGROUP_BACKEND_V2] = &v2_ops,
+};
+
+/* the manager */
+
+struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < V1_MAX_HIERARCHIES; i++) {
+		free(m->hier[i].controller);
+		free(m->hier[i].path);
+	}
+	free(m->root);
+	free(m->prefix);
+	free(m);
+	return NULL;
+}
+DEFINE_CLEANUP_FUNC(struct cgroup_manager, cgroup_manager_free)
+
+int cgroup_manager_new(const char *root, const char *prefix, enum cgroup_backend backend,
+		       struct cgroup_manager **ret, struct carve_error *err)
+{
+	cleanup(cgroup_manager_freep) struct cgroup_manager *m = NULL;
+	int r;
+
+	if (!root || root[0] != '/')
+		return carve_err(err, -EINVAL, "cgroup root '%s': not an absolute path",
+				 root ? root : "");
+	if (!name_is_valid(prefix))
+		return carve_err_field(err, -EINVAL, "cgroup_prefix",
+				       "cgroup prefix '%s': not a valid name",
+				       prefix ? prefix : "");
+	if (backend == _CGROUP_BACKEND_INVALID) {
+		struct statfs sfs;
+
+		if (statfs(root, &sfs) < 0)
+			return carve_err(err, -errno, "cgroup root '%s'", root);
+		backend = sfs.f_type == CGROUP2_SUPER_MAGIC ? CGROUP_BACKEND_V2 : CGROUP_BACKEND_V1;
+	}
+	if (backend < 0 || backend >= _CGROUP_BACKEND_MAX)
+		return carve_err(err, -EINVAL, "cgroup backend %d: unknown", (int)backend);
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return carve_err(err, -ENOMEM, "out of memory");
+	m->backend = backend;
+	m->ops = backend_ops[backend];
+	m->root = strdup(root);
+	m->prefix = strdup(prefix);
+	if (!m->root || !m->prefix)
+		return carve_err(err, -ENOMEM, "out of memory");
+	/* strip trailing slashes so that joined paths stay canonical */
+	for (size_t n = strlen(m->root); n > 1 && m->root[n - 1] == '/'; n--)
+		m->root[n - 1] = '\0';
+	r = m->ops->setup(m, err);
+	if (r < 0)
+		return r;
+	log_debug("cgroup manager %s at '%s' prefix '%s'%s", backend_names[backend], m->root,
+		  m->prefix, m->fake ? " (not a cgroup filesystem)" : "");
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+enum cgroup_backend cgroup_manager_backend(const struct cgroup_manager *m)
+{
+	return m->backend;
+}
+
+static int check_names(const char *tenant, const char *server, struct carve_error *err)
+{
+	if (!name_is_valid(tenant))
+		return carve_err_field(err, -EINVAL, "tenant", "tenant name '%s': not valid",
+				       tenant ? tenant : "");
+	if (server && !name_is_valid(server))
+		return carve_err_field(err, -EINVAL, "server", "server name '%s': not valid",
+				       server);
+	return 0;
+}
+
+static void rel_path(const struct cgroup_manager *m, const char *tenant, const char *server,
+		     char *buf, size_t n)
+{
+	/* names are validated (<= 63 chars each) and n is PATH_MAX: this cannot truncate */
+	if (server)
+		snprintf(buf, n, "%s/%s/%s", m->prefix, tenant, server);
+	else if (tenant)
+		snprintf(buf, n, "%s/%s", m->prefix, tenant);
+	else
+		snprintf(buf, n, "%s", m->prefix);
+}
+
+/* mkdir rel in every hierarchy, enabling controllers in each parent on the way (v2) */
+static int create_path(struct cgroup_manager *m, const char *tenant, const char *server,
+		       struct carve_error *err)
+{
+	char prefix_rel[PATH_MAX], tenant_rel[PATH_MAX], server_rel[PATH_MAX];
+	const char *levels[3] = {prefix_rel, tenant_rel, server ? server_rel : NULL};
+	int r;
+
+	rel_path(m, NULL, NULL, prefix_rel, sizeof(prefix_rel));
+	rel_path(m, tenant, NULL, tenant_rel, sizeof(tenant_rel));
+	rel_path(m, tenant, server, server_rel, sizeof(server_rel));
+	for (size_t l = 0; l < ELEMENTSOF(levels) && levels[l]; l++) {
+		for (size_t i = 0; i < m->n_hier; i++) {
+			r = cg_mkdir(m->hier[i].path, levels[l], err);
+			if (r < 0)
+				return r;
+		}
+		if (l + 1 < ELEMENTSOF(levels) && levels[l + 1]) {
+			r = m->ops->prepare_parent(m, levels[l], err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int cgroup_server_create(struct cgroup_manager *m, const char *tenant, const char *server,
+			 const struct cgroup_limits *limits, struct carve_error *err)
+{
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	r = create_path(m, tenant, server, err);
+	if (r >= 0)
+		r = cgroup_server_set_limits(m, tenant, server, limits, err);
+	else
+		carve_err_prefix(err, "cgroup '%s/%s/%s'", m->prefix, tenant, server);
+	return r;
+}
+
+int cgroup_server_set_limits(struct cgroup_manager *m, const char *tenant, const char *server,
+			     const struct cgroup_limits *limits, struct carve_error *err)
+{
+	static const struct cgroup_limits none = {0};
+	char rel[PATH_MAX];
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	r = m->ops->set_limits(m, rel, false, limits ? limits : &none, err);
+	if (r < 0) {
+		carve_err_prefix(err, "cgroup '%s'", rel);
+		return r;
+	}
+	return 0;
+}
+
+int cgroup_tenant_set_limits(struct cgroup_manager *m, const char *tenant,
+			     const struct cgroup_limits *limits, struct carve_error *err)
+{
+	static const struct cgroup_limits none = {0};
+	char rel[PATH_MAX];
+	int r;
+
+	r = check_names(tenant, NULL, err);
+	if (r < 0)
+		return r;
+	r = create_path(m, tenant, NULL, err);
+	rel_path(m, tenant, NULL, rel, sizeof(rel));
+	if (r >= 0)
+		r = m->ops->set_limits(m, rel, true, limits ? limits : &none, err);
+	if (r < 0) {
+		carve_err_prefix(err, "cgroup '%s'", rel);
+		return r;
+	}
+	return 0;
+}
+
+int cgroup_server_attach(struct cgroup_manager *m, const char *tenant, const char *server,
+			 pid_t pid, struct carve_error *err)
+{
+	char rel[PATH_MAX], v[32];
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	if (pid <= 0)
+		return carve_err(err, -EINVAL, "attach: pid %d not valid", (int)pid);
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (size_t i = 0; i < m->n_hier; i++) {
+		r = cg_write(m, m->hier[i].path, rel, "cgroup.procs", v, err);
+		if (r < 0) {
+			carve_err_prefix(err, "cgroup '%s': attach %d", rel, (int)pid);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int cgroup_server_freeze(struct cgroup_manager *m, const char *tenant, const char *server,
+			 bool frozen, struct carve_error *err)
+{
+	char rel[PATH_MAX];
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	r = m->ops->freeze(m, rel, frozen, err);
+	if (r < 0) {
+		carve_err_prefix(err, "cgroup '%s'", rel);
+		return r;
+	}
+	return 0;
+}
+
+int cgroup_server_populated(struct cgroup_manager *m, const char *tenant, const char *server,
+			    bool *ret, struct carve_error *err)
+{
+	char rel[PATH_MAX];
+	bool pop = false;
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	r = m->ops->populated(m, rel, &pop, err);
+	if (r < 0) {
+		carve_err_prefix(err, "cgroup '%s'", rel);
+		return r;
+	}
+	*ret = pop;
+	return 0;
+}
+
+int cgroup_server_destroy(struct cgroup_manager *m, const char *tenant, const char *server,
+			  struct carve_error *err)
+{
+	char rel[PATH_MAX], tenant_rel[PATH_MAX];
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	rel_path(m, tenant, NULL, tenant_rel, sizeof(tenant_rel));
+	r = m->ops->kill(m, rel, err);
+	if (r < 0) {
+		carve_err_prefix(err, "cgroup '%s'", rel);
+		return r;
+	}
+	for (size_t i = 0; i < m->n_hier; i++) {
+		/* a killed task leaves its cgroup only once it is fully gone: EBUSY for a while */
+		for (int round = 0;; round++) {
+			r = cg_rmdir(m, m->hier[i].path, rel);
+			if (r != -EBUSY || round >= RMDIR_ROUNDS)
+				break;
+			sleep_ms(10);
+		}
+		if (r < 0)
+			return carve_err(err, r, "cgroup '%s': rmdir '%s/%s'", rel, m->hier[i].path,
+					 rel);
+		/* the tenant cgroup goes with its last server; others may still use it */
+		r = cg_rmdir(m, m->hier[i].path, tenant_rel);
+		if (r < 0 && r != -EBUSY && r != -ENOTEMPTY)
+			return carve_err(err, r, "cgroup '%s': rmdir '%s/%s'", tenant_rel,
+					 m->hier[i].path, tenant_rel);
+	}
+	return 0;
+}

@@ -9,6 +9,9 @@
  * child has execve()d its init (or reports the exact step that failed, via a cloexec pipe); the
  * caller then owns the child: it reaps it with waitpid(). Nothing here logs above debug, prints,
  * or exits; every failure comes back as -errno plus a message in err.
+ *
+ * The child binds and enters rootfs while its credentials are still the host's uid 0, before
+ * switching to the tenant's root, so the directories above rootfs may be private (0700).
  */
 #ifndef CARVE_CT_H
 #define CARVE_CT_H

@@ -1,1 +1,369 @@
-int main(void) { return 1; }
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * carved: the carve daemon. Parses flags, opens the state, bootstraps the built-in template and
+ * the first provider admin, reconciles servers with what really runs, serves the REST API until
+ * SIGTERM/SIGINT, then stops serving and exits, leaving every server running (monitors are not
+ * its children).
+ */
+#define LOG_DOMAIN "carved"
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fd-util.h"
+#include "base/log.h"
+#include "base/parse-util.h"
+#include "base/string-util.h"
+#include "carve-config.h"
+#include "daemon/api.h"
+#include "daemon/servers.h"
+#include "daemon/tasks.h"
+
+int daemon_server_dir(const struct daemon *d, const char *server_id, char *buf, size_t len)
+{
+	if (!id_is_valid(server_id))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, len, "%s/servers/%s", d->run_dir, server_id) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *t)
+{
+	return d->uid_base + t->uid_slot * 65536u;
+}
+
+static void help(void)
+{
+	printf("Usage: carved [OPTIONS]\n"
+	       "\n"
+	       "The carve daemon: serves the REST API and runs virtual servers.\n"
+	       "\n"
+	       "  --state-dir DIR      database, templates and pools (default /var/lib/carve)\n"
+	       "  --run-dir DIR        sockets and per-server runtime files (default /run/carve)\n"
+	       "  --listen ADDR:PORT   TCP listener, or 'none' (default 127.0.0.1:8006)\n"
+	       "  --cgroup-root DIR    cgroup filesystem root, or 'none' (default /sys/fs/cgroup)\n"
+	       "  --cgroup-prefix NAME carve's parent cgroup (default carve)\n"
+	       "  --uid-base N         first host uid given to tenants (default 1000000)\n"
+	       "  --monitor PATH       the carve-monitor binary (default: beside carved)\n"
+	       "  --session-ttl SECS   lifetime of a login session (default 43200)\n"
+	       "  --stop-timeout SECS  time a server gets to power off before SIGKILL (default 10)\n"
+	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
+	       "  -h, --help           show this help\n"
+	       "  --version            show the version\n"
+	       "\n"
+	       "The unix socket is <run-dir>/carved.sock (root only; root is provider admin there).\n");
+}
+
+static int find_monitor(struct daemon *d)
+{
+	char exe[PATH_MAX], *dir;
+	const char *env = getenv("CARVE_MONITOR");
+	const char *candidates[3];
+	char a[PATH_MAX + 32], b[PATH_MAX + 32];
+	ssize_t n;
+
+	if (d->monitor_binary[0])
+		return access(d->monitor_binary, X_OK) < 0 ? -errno : 0;
+	if (env && *env)
+		return strscpy(d->monitor_binary, env, sizeof(d->monitor_binary));
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -errno;
+	exe[n] = '\0';
+	dir = dirname(exe);
+	snprintf(a, sizeof(a), "%s/carve-monitor", dir);
+	snprintf(b, sizeof(b), "%s/../monitor/carve-monitor", dir);
+	candidates[0] = a;
+	candidates[1] = b;
+	candidates[2] = CARVE_LIBEXECDIR "/carve-monitor";
+	for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+		if (access(candidates[i], X_OK) == 0) {
+			if (!realpath(candidates[i], d->monitor_binary))
+				return -errno;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int bootstrap_admin(struct daemon *d)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_user **l = NULL, u = {0};
+	cleanup_free char *hash = NULL;
+	char password[25];
+	size_t n = 0;
+	int r;
+
+	r = db_user_list(d->db, "", &l, &n, &err);
+	if (r < 0)
+		return log_error_errno(r, "%s", err.msg);
+	db_user_list_free(l, n);
+	if (n > 0)
+		return 0;
+	r = auth_password_generate(password, sizeof(password));
+	if (r >= 0)
+		r = auth_password_hash(password, &hash, &err);
+	if (r < 0)
+		return log_error_errno(r, "bootstrap admin: %s", err.msg);
+	strscpy(u.name, "admin", sizeof(u.name));
+	u.role = DB_ROLE_ADMIN;
+	u.password_hash = hash;
+	r = db_user_create(d->db, &u, &err);
+	if (r < 0)
+		return log_error_errno(r, "bootstrap admin: %s", err.msg);
+	printf("carved: created the provider admin 'admin' with password: %s\n"
+	       "carved: this password is shown only once; change it with 'carve user passwd'\n",
+	       password);
+	fflush(stdout);
+	explicit_bzero(password, sizeof(password));
+	return 0;
+}
+
+static int lock_run_dir(const struct daemon *d)
+{
+	char path[PATH_MAX + 16], pid[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/carved.lock", d->run_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		safe_close(fd);
+		return r;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)loop_write(fd, pid, strlen(pid));
+	return fd; /* held until exit */
+}
+
+enum {
+	OPT_STATE_DIR = 256,
+	OPT_RUN_DIR,
+	OPT_LISTEN,
+	OPT_CGROUP_ROOT,
+	OPT_CGROUP_PREFIX,
+	OPT_UID_BASE,
+	OPT_MONITOR,
+	OPT_SESSION_TTL,
+	OPT_STOP_TIMEOUT,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+};
+
+static int parse_args(int argc, char **argv, struct daemon *d)
+{
+	static const struct option opts[] = {
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+		{"cgroup-prefix", required_argument, NULL, OPT_CGROUP_PREFIX},
+		{"uid-base", required_argument, NULL, OPT_UID_BASE},
+		{"monitor", required_argument, NULL, OPT_MONITOR},
+		{"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{},
+	};
+	struct carve_error err = CARVE_ERROR_INIT;
+	uint64_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_STATE_DIR:
+		case OPT_RUN_DIR:
+		case OPT_MONITOR: {
+			char *dst = c == OPT_STATE_DIR ? d->state_dir
+				    : c == OPT_RUN_DIR ? d->run_dir
+						       : d->monitor_binary;
+			if (optarg[0] != '/' || strscpy(dst, optarg, PATH_MAX) < 0) {
+				fprintf(stderr, "carved: %s: must be an absolute path\n",
+					argv[optind - 1]);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_LISTEN:
+			if (streq(optarg, "none"))
+				d->listen[0] = '\0';
+			else if (strscpy(d->listen, optarg, sizeof(d->listen)) < 0)
+				goto bad;
+			break;
+		case OPT_CGROUP_ROOT:
+			if (streq(optarg, "none"))
+				d->cgroup_root[0] = '\0';
+			else if (strscpy(d->cgroup_root, optarg, sizeof(d->cgroup_root)) < 0)
+				goto bad;
+			break;
+		case OPT_CGROUP_PREFIX:
+			if (parse_name(optarg, "cgroup prefix", &err) < 0) {
+				fprintf(stderr, "carved: --cgroup-prefix: %s\n", err.msg);
+				return -EINVAL;
+			}
+			strscpy(d->cgroup_prefix, optarg, sizeof(d->cgroup_prefix));
+			break;
+		case OPT_UID_BASE:
+			if (parse_uint64(optarg, 65536, UINT32_MAX - 65536ULL * 4096, &v, &err) < 0)
+				goto bad_num;
+			d->uid_base = (uint32_t)v;
+			break;
+		case OPT_SESSION_TTL:
+			if (parse_uint64(optarg, 60, 86400 * 366, &v, &err) < 0)
+				goto bad_num;
+			d->session_ttl = (int64_t)v;
+			break;
+		case OPT_STOP_TIMEOUT:
+			if (parse_uint64(optarg, 1, 3600, &v, &err) < 0)
+				goto bad_num;
+			d->stop_timeout = (int)v;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_from_string(optarg) < 0) {
+				fprintf(stderr,
+					"carved: --log-level '%s': use error, warning, info or debug\n",
+					optarg);
+				return -EINVAL;
+			}
+			log_set_level(log_level_from_string(optarg));
+			break;
+		case 'h':
+			help();
+			return 0;
+		case OPT_VERSION:
+			printf("carved %s\n", CARVE_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "carved: see 'carved --help'\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "carved: unexpected argument '%s' (see 'carved --help')\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	return 1;
+bad:
+	fprintf(stderr, "carved: %s '%s': too long\n", argv[optind - 1], optarg);
+	return -EINVAL;
+bad_num:
+	fprintf(stderr, "carved: %s: %s\n", argv[optind - 1], err.msg);
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d = {
+		.state_dir = "/var/lib/carve",
+		.run_dir = "/run/carve",
+		.listen = "127.0.0.1:8006",
+		.cgroup_root = "/sys/fs/cgroup",
+		.cgroup_prefix = "carve",
+		.uid_base = 1000000,
+		.session_ttl = 12 * 3600,
+		.stop_timeout = 10,
+	};
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct http_server_config hc = {0};
+	char path[PATH_MAX + 32], sock[PATH_MAX + 32];
+	sigset_t mask;
+	int r, sig, lock_fd;
+
+	r = parse_args(argc, argv, &d);
+	if (r <= 0)
+		return r < 0 ? 64 : 0;
+	if (geteuid() != 0) {
+		log_error("carved must run as root (it creates namespaces, cgroups and mounts)");
+		return 1;
+	}
+	/* Block the signals we wait for before any thread exists, so every thread inherits it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	umask(022);
+
+	if ((r = mkdir_p(d.state_dir, 0700)) < 0 || (r = mkdir_p(d.run_dir, 0700)) < 0)
+		return log_error_errno(r, "create state and run directories"), 1;
+	snprintf(path, sizeof(path), "%s/servers", d.run_dir);
+	if ((r = mkdir_p(path, 0700)) < 0)
+		return log_error_errno(r, "create '%s'", path), 1;
+	lock_fd = lock_run_dir(&d);
+	if (lock_fd < 0)
+		return log_error_errno(lock_fd, "another carved already uses run directory '%s'",
+				       d.run_dir),
+		       1;
+	r = find_monitor(&d);
+	if (r < 0)
+		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"), 1;
+
+	snprintf(path, sizeof(path), "%s/carve.db", d.state_dir);
+	if (db_open(path, &d.db, &err) < 0)
+		return log_error("database '%s': %s", path, err.msg), 1;
+	r = db_task_fail_interrupted(d.db, time(NULL), &err);
+	if (r > 0)
+		log_info("%d tasks were interrupted by the last stop of carved and are marked failed",
+			 r);
+	snprintf(path, sizeof(path), "%s/pools/default", d.state_dir);
+	if (storage_pool_open("dir", "default", path, &d.pool, &err) < 0)
+		return log_error("%s", err.msg), 1;
+	carve_err_clear(&err);
+	if (templates_bootstrap(&d, &err) < 0)
+		log_warning("%s", err.msg);
+	if (bootstrap_admin(&d) < 0)
+		return 1;
+	if ((r = auth_throttle_new(&d.throttle)) < 0 || (r = watcher_new(&d, &d.watcher)) < 0)
+		return log_error_errno(r, "start"), 1;
+	servers_reconcile(&d);
+	if ((r = tasks_new(&d, 4, &d.tasks)) < 0)
+		return log_error_errno(r, "start task workers"), 1;
+
+	if ((r = http_router_new(&d.router)) < 0 || (r = api_register(&d)) < 0)
+		return log_error_errno(r, "set up routes"), 1;
+	snprintf(sock, sizeof(sock), "%s/carved.sock", d.run_dir);
+	hc.unix_path = sock;
+	hc.tcp_address = d.listen[0] ? d.listen : NULL;
+	carve_err_clear(&err);
+	if (http_server_start(&hc, d.router, &d.http, &err) < 0)
+		return log_error("listen: %s", err.msg), 1;
+
+	printf("carved: listening on unix://%s%s%s\n", sock, d.listen[0] ? " and http://" : "",
+	       d.listen);
+	if (d.listen[0])
+		printf("carved: log in with: carve login --url http://%s --user admin\n", d.listen);
+	printf("carved: as root on this host, carve uses unix://%s without logging in\n", sock);
+	fflush(stdout);
+
+	for (;;) {
+		r = sigwait(&mask, &sig);
+		if (r == 0 && (sig == SIGTERM || sig == SIGINT))
+			break;
+	}
+	log_info("stopping (servers keep running)");
+	d.http = http_server_stop(d.http);
+	d.tasks = tasks_free(d.tasks);
+	d.watcher = watcher_free(d.watcher);
+	d.router = http_router_free(d.router);
+	d.throttle = auth_throttle_free(d.throttle);
+	d.pool = storage_pool_free(d.pool);
+	d.db = db_close(d.db);
+	safe_close(lock_fd);
+	return 0;
+}

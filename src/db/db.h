@@ -252,4 +252,12 @@ int db_audit_append(struct db *db, int64_t when, const char *user_id, const char
 		    const char *action, const char *object, int status, const char *remote,
 		    struct carve_error *err);
 
+/* Cleanup helpers: cleanup(db_server_freep) struct db_server *s = NULL; */
+DEFINE_CLEANUP_FUNC(struct db_tenant, db_tenant_free)
+DEFINE_CLEANUP_FUNC(struct db_user, db_user_free)
+DEFINE_CLEANUP_FUNC(struct db_token, db_token_free)
+DEFINE_CLEANUP_FUNC(struct db_template, db_template_free)
+DEFINE_CLEANUP_FUNC(struct db_server, db_server_free)
+DEFINE_CLEANUP_FUNC(struct db_task, db_task_free)
+
 #endif

@@ -31,17 +31,17 @@
 #define HTTP_PARAMS_MAX 8
 
 struct http_request {
-	const char *method;        /* "GET", "POST", ... */
-	const char *path;          /* percent-decoded, without the query string */
-	const char *query;         /* raw query string without '?', or NULL */
-	const char *body;          /* NUL-terminated; "" when there is none */
+	const char *method; /* "GET", "POST", ... */
+	const char *path; /* percent-decoded, without the query string */
+	const char *query; /* raw query string without '?', or NULL */
+	const char *body; /* NUL-terminated; "" when there is none */
 	size_t body_len;
 	const char *authorization; /* the Authorization header, or NULL */
-	const char *content_type;  /* the Content-Type header, or NULL */
-	bool via_unix;             /* came in on the unix socket */
-	uid_t peer_uid;            /* via_unix only: SO_PEERCRED uid; (uid_t)-1 otherwise */
+	const char *content_type; /* the Content-Type header, or NULL */
+	bool via_unix; /* came in on the unix socket */
+	uid_t peer_uid; /* via_unix only: SO_PEERCRED uid; (uid_t)-1 otherwise */
 	pid_t peer_pid;
-	char remote[64];           /* "unix" or the peer's IP address */
+	char remote[64]; /* "unix" or the peer's IP address */
 	/* filled by the router: */
 	size_t n_params;
 	const char *param_names[HTTP_PARAMS_MAX];
@@ -55,19 +55,23 @@ const char *http_request_query(const struct http_request *req, const char *name,
 			       size_t len);
 
 struct http_response {
-	int status;            /* 200 when the handler leaves it 0 */
-	json_t *json;          /* owned; serialized compactly as the body when set */
-	char *body;            /* owned; used when json is NULL */
+	int status; /* 200 when the handler leaves it 0 */
+	json_t *json; /* owned; serialized compactly as the body when set */
+	char *body; /* owned; used when json is NULL */
 	size_t body_len;
 	const char *content_type; /* static string; default application/json */
-	int retry_after;       /* > 0: a Retry-After header (seconds) */
-	char location[256];    /* non-empty: a Location header */
+	int retry_after; /* > 0: a Retry-After header (seconds) */
+	char location[256]; /* non-empty: a Location header */
+	char allow[64]; /* non-empty: an Allow header (set by the router on 405) */
 };
+
+/* The error code string for an HTTP status: 404 -> "not_found", 413 -> "payload_too_large", ... */
+const char *http_status_to_code(int status);
 
 /* Set resp to an error: {"error": {"code": code_str, "message": msg, "field": field?}}, where the
  * code string is derived from the HTTP status ("invalid_argument", "not_found", ...). */
-void http_response_error(struct http_response *resp, int status, const char *field,
-			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_response_error(struct http_response *resp, int status, const char *field, const char *fmt,
+			 ...) __attribute__((format(printf, 4, 5)));
 /* Set resp to status with a JSON body; takes ownership of json. */
 void http_response_json(struct http_response *resp, int status, json_t *json);
 
@@ -85,10 +89,25 @@ int http_router_add(struct http_router *r, const char *method, const char *patte
 void http_router_dispatch(struct http_router *r, struct http_request *req,
 			  struct http_response *resp);
 
+/* Split a raw request target ("/a%20b/c?x=1") into the percent-decoded path, written to buf, and
+ * the raw query (a pointer into target after '?', or NULL). Rejects with -ENAMETOOLONG (answer
+ * 414) a path longer than HTTP_PATH_MAX, and with -EINVAL (answer 400) a path that does not start
+ * with '/', has an invalid escape, a NUL, a control character, invalid UTF-8, "//", or a "." or
+ * ".." segment. */
+int http_target_parse(const char *target, char *buf, size_t len, const char **ret_query,
+		      struct carve_error *err);
+
+/* What the server does with a complete request, shared with the fuzzers: parse the target into
+ * req->path and req->query (400, 414), refuse a POST/PUT/PATCH body whose Content-Type is not
+ * application/json (415), then http_router_dispatch(). req must have method, body (NUL-terminated
+ * at body_len), content_type, authorization and the peer fields set. */
+void http_request_process(struct http_router *r, struct http_request *req, const char *target,
+			  struct http_response *resp);
+
 struct http_server_config {
-	const char *unix_path;   /* NULL: no unix socket. Created 0600 owned by the caller. */
+	const char *unix_path; /* NULL: no unix socket. Created 0600 owned by the caller. */
 	const char *tcp_address; /* "127.0.0.1:8006", "[::1]:8006", NULL: no TCP */
-	unsigned threads;        /* worker threads per listener; 0: default (4) */
+	unsigned threads; /* worker threads per listener; 0: default (4) */
 };
 
 struct http_server;
@@ -96,6 +115,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_router *
 		      struct http_server **ret, struct carve_error *err);
 /* Stops listening, finishes in-flight requests, removes the unix socket. */
 struct http_server *http_server_stop(struct http_server *s);
+/* The bound TCP port (useful with port 0 in tcp_address), or -ENOENT without TCP. */
+int http_server_tcp_port(struct http_server *s);
 
 void http_response_release(struct http_response *resp);
 
@@ -105,19 +126,22 @@ void http_response_release(struct http_response *resp);
 #define JSON_STRING_MAX 4096
 
 /* Parse a request body that must be a JSON object. Rejects (-EINVAL, err names the problem and
- * position): empty body, invalid JSON, nesting deeper than JSON_DEPTH_MAX, a top level that is
- * not an object, any key not in allowed (NULL-terminated; err->field set to the key), any string
- * longer than JSON_STRING_MAX. */
+ * position): empty body, invalid JSON (including a NUL byte and duplicate keys), nesting deeper
+ * than JSON_DEPTH_MAX, a top level that is not an object, any top-level key not in allowed
+ * (NULL-terminated; NULL allows any key; err->field set to the key), any string or key longer
+ * than JSON_STRING_MAX bytes anywhere in the document. */
 int json_parse_object(const char *body, size_t len, const char *const *allowed, json_t **ret,
 		      struct carve_error *err);
 
-/* Typed getters for a field of obj. A missing field: -ENOENT when required, else 0 and *ret
- * untouched. A wrong type or a string longer than max_len: -EINVAL, err->field set to the key. */
-int json_get_string(json_t *obj, const char *key, bool required, size_t max_len,
-		    const char **ret, struct carve_error *err);
+/* Typed getters for a field of obj. A missing field (or JSON null): -ENOENT when required, else 0
+ * and *ret untouched. A wrong type or a string longer than max_len (0: JSON_STRING_MAX) bytes:
+ * -EINVAL, as is an integer outside [min, max] (json_get_uint takes JSON integers only, no
+ * reals, no negatives); err->field is set to the key in every case. The string returned by
+ * json_get_string belongs to obj. */
+int json_get_string(json_t *obj, const char *key, bool required, size_t max_len, const char **ret,
+		    struct carve_error *err);
 int json_get_uint(json_t *obj, const char *key, bool required, uint64_t min, uint64_t max,
 		  uint64_t *ret, struct carve_error *err);
-int json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
-		  struct carve_error *err);
+int json_get_bool(json_t *obj, const char *key, bool required, bool *ret, struct carve_error *err);
 
 #endif

@@ -1,2 +1,455 @@
-/* SPDX-License-Identifier: Apache-2.0 */ /* placeholder: being written */
-extern int carve_placeholder_client_monitor;
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client side of the monitor protocol, and the launcher. No global state: every call opens
+ * its own connection, so any thread may call any function. The launcher forks from a possibly
+ * multi-threaded carved, so between fork() and execv() only async-signal-safe calls are made;
+ * everything the grandchild needs is prepared before the fork.
+ */
+#define LOG_DOMAIN "monitor-client"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/cleanup.h"
+#include "base/fd-util.h"
+#include "base/log.h"
+#include "monitor/monitor.h"
+#include "monitor/protocol.h"
+
+#define REQUEST_TIMEOUT_MS 5000
+
+#define cleanup_json cleanup(json_decrefp)
+
+int monitor_sock_address(const char *dir, struct sockaddr_un *addr, socklen_t *ret_len,
+			 int *ret_dirfd)
+{
+	int k;
+
+	*ret_dirfd = -EBADF;
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	k = snprintf(addr->sun_path, sizeof(addr->sun_path), "%s/%s", dir, MONITOR_SOCK_FILE);
+	if (k < 0)
+		return -EINVAL;
+	if ((size_t)k >= sizeof(addr->sun_path)) {
+		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0)
+			return -errno;
+		k = snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/%s", dfd,
+			     MONITOR_SOCK_FILE);
+		*ret_dirfd = dfd;
+	}
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)k + 1);
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connect to <dir>/monitor.sock. -ENOENT / -ECONNREFUSED: no monitor listens there. */
+static int connect_monitor(const char *dir, int *ret_fd)
+{
+	cleanup_close int fd = -EBADF, dfd = -EBADF;
+	struct timeval tv = {.tv_sec = REQUEST_TIMEOUT_MS / 1000};
+	struct sockaddr_un addr;
+	socklen_t len;
+	int r;
+
+	r = monitor_sock_address(dir, &addr, &len, &dfd);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* an AF_UNIX connect blocks only on a full backlog; bound it */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&addr, len) < 0)
+		return errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static bool not_running(int r)
+{
+	return r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR;
+}
+
+static int send_request(int fd, json_t *req)
+{
+	cleanup_free char *s = json_dumps(req, JSON_COMPACT);
+	size_t n;
+
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	/* the line ends with '\n', sent in one write so the monitor sees it whole */
+	{
+		cleanup_free char *line = malloc(n + 2);
+		if (!line)
+			return -ENOMEM;
+		memcpy(line, s, n);
+		line[n] = '\n';
+		line[n + 1] = '\0';
+		if (send(fd, line, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1))
+			return errno ? -errno : -EIO;
+	}
+	return 0;
+}
+
+/* Read one line (without '\n') within timeout_ms (-1: forever). 0: EOF before a line. */
+static int read_line(int fd, int timeout_ms, char *buf, size_t size)
+{
+	int64_t deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int wait = -1, r;
+		ssize_t n;
+
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - now_ms();
+			wait = left < 0 ? 0 : (int)left;
+		}
+		r = poll(&p, 1, wait);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ETIMEDOUT;
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return errno == ECONNRESET ? 0 : -errno;
+		}
+		if (n == 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (memchr(buf, '\n', len)) {
+			*strchr(buf, '\n') = '\0';
+			return (int)strlen(buf) + 1;
+		}
+		if (len == size - 1)
+			return -EMSGSIZE;
+	}
+}
+
+/* Send cmd and parse the answer. -ESRCH: no monitor runs (or it went away before answering). */
+static int request(const char *dir, json_t *req, int timeout_ms, json_t **ret,
+		   struct carve_error *err)
+{
+	cleanup_close int fd = -EBADF;
+	char line[MONITOR_LINE_MAX];
+	json_error_t jerr;
+	json_t *reply;
+	int r;
+
+	r = connect_monitor(dir, &fd);
+	if (not_running(r))
+		return -ESRCH;
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': connect", dir);
+	r = send_request(fd, req);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return -ESRCH;
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': send", dir);
+	r = read_line(fd, timeout_ms, line, sizeof(line));
+	if (r == 0)
+		return -ESRCH;
+	if (r == -ETIMEDOUT)
+		return carve_err(err, r, "monitor in '%s': no answer within %d ms", dir,
+				 timeout_ms);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': read", dir);
+	reply = json_loads(line, 0, &jerr);
+	if (!json_is_object(reply)) {
+		json_decref(reply);
+		return carve_err(err, -EBADMSG, "monitor in '%s': bad answer", dir);
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		r = carve_err(err, -EINVAL, "monitor in '%s': %s", dir, e ? e : "request refused");
+		json_decref(reply);
+		return r;
+	}
+	*ret = reply;
+	return 0;
+}
+
+static void read_exit_file(const char *dir, struct monitor_status *st)
+{
+	char path[PATH_MAX];
+	cleanup_json json_t *o = NULL;
+
+	st->exited = false;
+	st->exit_status = -1;
+	st->exit_signal = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, MONITOR_EXIT_FILE) >= (int)sizeof(path))
+		return;
+	o = json_load_file(path, 0, NULL);
+	if (!json_is_object(o))
+		return;
+	st->exited = true;
+	st->exit_status = (int)json_integer_value(json_object_get(o, "status"));
+	st->exit_signal = (int)json_integer_value(json_object_get(o, "signal"));
+}
+
+int monitor_status(const char *dir, struct monitor_status *ret, struct carve_error *err)
+{
+	cleanup_json json_t *req = json_pack("{s:s}", "cmd", "status");
+	cleanup_json json_t *reply = NULL;
+	struct monitor_status st = {.exit_status = -1};
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = request(dir, req, REQUEST_TIMEOUT_MS, &reply, err);
+	if (r == -ESRCH) {
+		read_exit_file(dir, &st);
+		*ret = st;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	st.running = true;
+	st.init_pid = (pid_t)json_integer_value(json_object_get(reply, "init_pid"));
+	st.monitor_pid = (pid_t)json_integer_value(json_object_get(reply, "monitor_pid"));
+	*ret = st;
+	return 0;
+}
+
+static int simple_command(const char *dir, json_t *req, struct carve_error *err)
+{
+	cleanup_json json_t *reply = NULL;
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = request(dir, req, REQUEST_TIMEOUT_MS, &reply, err);
+	json_decref(req);
+	if (r == -ESRCH)
+		return carve_err(err, r, "monitor in '%s': not running", dir);
+	return r;
+}
+
+int monitor_stop(const char *dir, int timeout_s, struct carve_error *err)
+{
+	return simple_command(dir, json_pack("{s:s, s:i}", "cmd", "stop", "timeout", timeout_s),
+			      err);
+}
+
+int monitor_kill(const char *dir, struct carve_error *err)
+{
+	return simple_command(dir, json_pack("{s:s}", "cmd", "kill"), err);
+}
+
+int monitor_wait(const char *dir, int timeout_ms, struct monitor_status *ret,
+		 struct carve_error *err)
+{
+	cleanup_json json_t *req = json_pack("{s:s}", "cmd", "wait");
+	cleanup_json json_t *reply = NULL;
+	struct monitor_status st = {.exit_status = -1};
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = request(dir, req, timeout_ms, &reply, err);
+	if (r == -ESRCH) {
+		read_exit_file(dir, &st);
+		*ret = st;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	st.exited = true;
+	st.exit_status = (int)json_integer_value(json_object_get(reply, "status"));
+	st.exit_signal = (int)json_integer_value(json_object_get(reply, "signal"));
+	*ret = st;
+	return 0;
+}
+
+int monitor_watch_fd(const char *dir, struct carve_error *err)
+{
+	cleanup_json json_t *req = json_pack("{s:s}", "cmd", "wait");
+	cleanup_close int fd = -EBADF;
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = connect_monitor(dir, &fd);
+	if (not_running(r))
+		return carve_err(err, -ESRCH, "monitor in '%s': not running", dir);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': connect", dir);
+	r = send_request(fd, req);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': send", dir);
+	r = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (r < 0)
+		return carve_err(err, -errno, "monitor in '%s': fcntl", dir);
+	return TAKE_FD(fd);
+}
+
+static int write_config(const char *dir, const struct monitor_config *cfg, struct carve_error *err)
+{
+	cleanup_json json_t *o = NULL;
+	cleanup_free char *s = NULL;
+	char path[PATH_MAX];
+	int r;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s}", "server_id",
+		      cfg->server_id ? cfg->server_id : "", "server_name",
+		      cfg->server_name ? cfg->server_name : "", "tenant_name",
+		      cfg->tenant_name ? cfg->tenant_name : "", "rootfs",
+		      cfg->rootfs ? cfg->rootfs : "", "init", cfg->init ? cfg->init : "",
+		      "stop_signal", cfg->stop_signal, "uid_base", (json_int_t)cfg->uid_base,
+		      "vcpus", (json_int_t)cfg->vcpus, "memory", (json_int_t)cfg->memory,
+		      "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : "", "cgroup_prefix",
+		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "");
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (!s)
+		return carve_err(err, -ENOMEM, "out of memory");
+	if (snprintf(path, sizeof(path), "%s/%s", dir, MONITOR_CONFIG_FILE) >= (int)sizeof(path))
+		return carve_err(err, -ENAMETOOLONG, "run dir '%s': too long", dir);
+	r = write_file_atomic(path, s, strlen(s), 0600);
+	if (r < 0)
+		return carve_err(err, r, "write '%s'", path);
+	return 0;
+}
+
+/* In the forked grandchild: only async-signal-safe calls from here to execv(). */
+_noreturn_ static void exec_monitor(const char *binary, char *const argv[], int null_fd, int log_fd,
+				    int ready_fd)
+{
+	sigset_t none;
+	int fds[3] = {null_fd, log_fd, ready_fd};
+
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* lift the sources above 0..3 first, so no dup2 below overwrites another source */
+	for (int i = 0; i < 3; i++) {
+		fds[i] = fcntl(fds[i], F_DUPFD, 10);
+		if (fds[i] < 0)
+			_exit(127);
+	}
+	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0 ||
+	    dup2(fds[2], 3) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+		for (int fd = 4; fd < 65536; fd++)
+			(void)close(fd);
+	execv(binary, argv);
+	_exit(127);
+}
+
+int monitor_launch(const char *monitor_binary, const char *dir, const struct monitor_config *cfg,
+		   int timeout_ms, pid_t *ret_monitor_pid, pid_t *ret_init_pid,
+		   struct carve_error *err)
+{
+	cleanup_close int null_fd = -EBADF, log_fd = -EBADF;
+	int pipe_fds[2] = {-EBADF, -EBADF};
+	cleanup_close int ready_r = -EBADF;
+	cleanup_json json_t *reply = NULL;
+	char path[PATH_MAX], line[MONITOR_LINE_MAX];
+	char *argv[] = {"carve-monitor", "--dir", (char *)dir, "--ready-fd", "3", NULL};
+	pid_t middle;
+	int r, wstatus;
+
+	if (!dir || dir[0] != '/')
+		return carve_err(err, -EINVAL, "monitor run dir '%s': not an absolute path",
+				 dir ? dir : "");
+	r = mkdir_p(dir, 0700);
+	if (r < 0)
+		return carve_err(err, r, "monitor run dir '%s'", dir);
+	r = write_config(dir, cfg, err);
+	if (r < 0)
+		return r;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (null_fd < 0)
+		return carve_err(err, -errno, "open /dev/null");
+	if (snprintf(path, sizeof(path), "%s/%s", dir, MONITOR_LOG_FILE) >= (int)sizeof(path))
+		return carve_err(err, -ENAMETOOLONG, "run dir '%s': too long", dir);
+	log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (log_fd < 0)
+		return carve_err(err, -errno, "open '%s'", path);
+	if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+		return carve_err(err, -errno, "pipe");
+	ready_r = pipe_fds[0];
+
+	middle = fork();
+	if (middle < 0) {
+		r = -errno;
+		safe_close(pipe_fds[1]);
+		return carve_err(err, r, "fork");
+	}
+	if (middle == 0) {
+		pid_t pid;
+
+		/* a new session: no terminal, no signals from carved's process group */
+		if (setsid() < 0)
+			_exit(127);
+		pid = fork();
+		if (pid < 0)
+			_exit(127);
+		if (pid == 0)
+			exec_monitor(monitor_binary, argv, null_fd, log_fd, pipe_fds[1]);
+		_exit(0);
+	}
+	safe_close(pipe_fds[1]);
+	while (waitpid(middle, &wstatus, 0) < 0)
+		if (errno != EINTR)
+			return carve_err(err, -errno, "waitpid");
+	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+		return carve_err(err, -ECHILD, "monitor launch for '%s': fork failed", dir);
+
+	r = read_line(ready_r, timeout_ms, line, sizeof(line));
+	if (r == -ETIMEDOUT)
+		return carve_err(err, r, "monitor in '%s': not ready within %d ms", dir,
+				 timeout_ms);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': read ready line", dir);
+	if (r == 0)
+		return carve_err(err, -EIO, "monitor in '%s': exited before it was ready (see %s)",
+				 dir, MONITOR_LOG_FILE);
+	reply = json_loads(line, 0, NULL);
+	if (!json_is_object(reply))
+		return carve_err(err, -EBADMSG, "monitor in '%s': bad ready line", dir);
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		int code = (int)json_integer_value(json_object_get(reply, "errno"));
+
+		return carve_err(err, code > 0 ? -code : -EIO, "%s", e ? e : "monitor failed");
+	}
+	if (ret_monitor_pid)
+		*ret_monitor_pid = (pid_t)json_integer_value(json_object_get(reply, "monitor_pid"));
+	if (ret_init_pid)
+		*ret_init_pid = (pid_t)json_integer_value(json_object_get(reply, "init_pid"));
+	return 0;
+}

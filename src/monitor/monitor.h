@@ -69,7 +69,8 @@ struct monitor_status {
 /* Ask the monitor in dir. A missing or refusing socket is not an error: running = false, and
  * exit.json (if present) fills the exit fields. */
 int monitor_status(const char *dir, struct monitor_status *ret, struct carve_error *err);
-/* Ask for a graceful stop (stop signal, then SIGKILL after timeout_s). Returns at once. */
+/* Ask for a graceful stop (stop signal, then SIGKILL after timeout_s). Returns at once.
+ * monitor_stop, monitor_kill and monitor_watch_fd return -ESRCH when no monitor runs in dir. */
 int monitor_stop(const char *dir, int timeout_s, struct carve_error *err);
 int monitor_kill(const char *dir, struct carve_error *err);
 /* Block until init has exited or timeout_ms passed (-ETIMEDOUT). -1: no timeout. */

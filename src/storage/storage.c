@@ -1,1 +1,139 @@
-extern int carve_placeholder_storage;
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/fd-util.h"
+#include "base/parse-util.h"
+#include "base/string-util.h"
+#include "storage/storage-internal.h"
+
+static const struct storage_driver_ops *const drivers[] = {
+	&storage_driver_dir,
+};
+
+int storage_pool_open(const char *driver, const char *name, const char *path,
+		      struct storage_pool **ret, struct carve_error *err)
+{
+	const struct storage_driver_ops *ops = NULL;
+	struct storage_pool *p;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(drivers); i++)
+		if (streq(drivers[i]->name, driver))
+			ops = drivers[i];
+	if (!ops)
+		return carve_err(err, -EINVAL, "pool '%s': unknown driver '%s'", name, driver);
+	r = parse_name(name, "pool", err);
+	if (r < 0)
+		return r;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ops = ops;
+	strscpy(p->name, name, sizeof(p->name));
+	if (strscpy(p->path, path, sizeof(p->path)) < 0) {
+		free(p);
+		return carve_err(err, -ENAMETOOLONG, "pool '%s': path too long", name);
+	}
+	r = ops->init(p, err);
+	if (r < 0) {
+		free(p);
+		return carve_err_prefix(err, "pool '%s'", name);
+	}
+	*ret = p;
+	return 0;
+}
+
+struct storage_pool *storage_pool_free(struct storage_pool *p)
+{
+	free(p);
+	return NULL;
+}
+
+const char *storage_pool_name(const struct storage_pool *p)
+{
+	return p->name;
+}
+
+const char *storage_pool_path(const struct storage_pool *p)
+{
+	return p->path;
+}
+
+int storage_volume_path(const struct storage_pool *p, const char *volume, char *buf, size_t len)
+{
+	if (!name_is_valid(volume) && !id_is_valid(volume))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, len, "%s/%s", p->path, volume) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int storage_volume_exists(const struct storage_pool *p, const char *volume)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r = storage_volume_path(p, volume, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	return lstat(path, &st) == 0;
+}
+
+static int check_volume(const struct storage_pool *p, const char *volume, struct carve_error *err)
+{
+	if (!name_is_valid(volume) && !id_is_valid(volume))
+		return carve_err(err, -EINVAL, "pool '%s': volume name '%.64s' is not valid", p->name,
+				 volume);
+	return 0;
+}
+
+#define CALL_OP(p, op, volume, err, ...)                                                           \
+	({                                                                                         \
+		int _r = check_volume(p, volume, err);                                             \
+		if (_r >= 0) {                                                                     \
+			if (!(p)->ops->op)                                                         \
+				_r = carve_err(err, -EOPNOTSUPP,                                   \
+					       "pool '%s': driver '%s' does not support " #op,     \
+					       (p)->name, (p)->ops->name);                         \
+			else                                                                       \
+				_r = (p)->ops->op(__VA_ARGS__);                                    \
+		}                                                                                  \
+		_r;                                                                                \
+	})
+
+int storage_volume_create(struct storage_pool *p, const char *volume, uint64_t size,
+			  struct carve_error *err)
+{
+	return CALL_OP(p, volume_create, volume, err, p, volume, size, err);
+}
+
+int storage_volume_clone_tree(struct storage_pool *p, const char *src_dir, const char *volume,
+			      const struct storage_clone_opts *opts, struct carve_error *err)
+{
+	return CALL_OP(p, volume_clone_tree, volume, err, p, src_dir, volume, opts, err);
+}
+
+int storage_volume_snapshot(struct storage_pool *p, const char *volume, const char *snapshot,
+			    struct carve_error *err)
+{
+	return CALL_OP(p, volume_snapshot, volume, err, p, volume, snapshot, err);
+}
+
+int storage_volume_resize(struct storage_pool *p, const char *volume, uint64_t size,
+			  struct carve_error *err)
+{
+	return CALL_OP(p, volume_resize, volume, err, p, volume, size, err);
+}
+
+int storage_volume_destroy(struct storage_pool *p, const char *volume, struct carve_error *err)
+{
+	return CALL_OP(p, volume_destroy, volume, err, p, volume, err);
+}
+
+int storage_volume_usage(struct storage_pool *p, const char *volume, struct storage_usage *ret,
+			 struct carve_error *err)
+{
+	return CALL_OP(p, volume_usage, volume, err, p, volume, ret, err);
+}

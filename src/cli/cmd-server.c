@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* carve server: virtual servers (containers and VMs) and their life cycle. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/string-util.h"
+#include "cli/cli.h"
+
+static const struct cli_column server_columns[] = {
+	{"NAME", "name"},	  {"TENANT", "tenant"},
+	{"KIND", "kind"},	  {"STATE", "state"},
+	{"VCPUS", "vcpus"},	  {"MEMORY", "memory", true},
+	{"TEMPLATE", "template"}, {NULL},
+};
+
+static const struct cli_column server_fields[] = {
+	{"name", "name"},
+	{"id", "id"},
+	{"tenant", "tenant"},
+	{"kind", "kind"},
+	{"template", "template"},
+	{"state", "state"},
+	{"state_reason", "state_reason"},
+	{"vcpus", "vcpus"},
+	{"memory", "memory", true},
+	{"init_pid", "init_pid"},
+	{"created_at", "created_at"},
+	{"updated_at", "updated_at"},
+	{NULL},
+};
+
+/* "/servers/<name>[/<action>][?tenant=T]" */
+static char *server_path(const char *name, const char *action, const char *tenant)
+{
+	cleanup_free char *p = NULL;
+
+	if (asprintf(&p, "/servers/%s%s%s", name, action ? "/" : "", action ? action : "") < 0)
+		return NULL;
+	return cli_path_with_tenant(p, tenant);
+}
+
+/* Validate NAME and --tenant; returns an exit code. */
+static int check_target(struct cli *cli, const struct cli_args *a)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *tenant = cli_args_get(a, "tenant");
+
+	if (cli_check_name("server", a->pos[0], &err) < 0)
+		return cli_invalid(cli, &err);
+	if (tenant && cli_check_name("tenant", tenant, &err) < 0) {
+		carve_err_prefix(&err, "server '%s'", a->pos[0]);
+		return cli_invalid(cli, &err);
+	}
+	return CLI_EXIT_OK;
+}
+
+/* After a change: print the server as it is now (JSON), or one line naming its state. */
+static int report(struct cli *cli, const char *name, const char *tenant, const char *what)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup_free char *path = server_path(name, NULL, tenant);
+	json_t *answer = NULL, *server;
+
+	if (cli->quiet && !cli->json)
+		return CLI_EXIT_OK;
+	if (!path)
+		return CLI_EXIT_FAILURE;
+	if (cli_request(cli, "GET", path, NULL, &answer, &err) < 0)
+		return cli_fail_object(cli, &err, "server", name);
+	server = cli_unwrap(answer, "server");
+	if (cli->json)
+		cli_print_json(cli, server);
+	else
+		fprintf(cli->out, "server '%s' %s (state: %s)\n", name, what,
+			json_string_value(json_object_get(server, "state")) ?: "-");
+	json_decref(answer);
+	return CLI_EXIT_OK;
+}
+
+static int run_list(struct cli *cli, const struct cli_args *a)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *tenant = cli_args_get(a, "tenant");
+	cleanup_free char *path = NULL;
+
+	if (tenant && cli_check_name("tenant", tenant, &err) < 0)
+		return cli_invalid(cli, &err);
+	path = cli_path_with_tenant("/servers", tenant);
+	if (!path)
+		return CLI_EXIT_FAILURE;
+	return cli_list(cli, path, "servers", server_columns);
+}
+
+static int run_show(struct cli *cli, const struct cli_args *a)
+{
+	cleanup_free char *path = NULL;
+	int ex;
+
+	ex = check_target(cli, a);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	path = server_path(a->pos[0], NULL, cli_args_get(a, "tenant"));
+	if (!path)
+		return CLI_EXIT_FAILURE;
+	return cli_show(cli, path, "server", server_fields, "server", a->pos[0]);
+}
+
+/* --vcpus and --memory into body; returns an exit code. */
+static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *name = a->pos[0], *vcpus = cli_args_get(a, "vcpus"),
+		   *memory = cli_args_get(a, "memory");
+	uint64_t v;
+
+	if (vcpus) {
+		if (cli_parse_vcpus("server", name, vcpus, &v, &err) < 0)
+			return cli_invalid(cli, &err);
+		json_object_set_new(body, "vcpus", json_integer((json_int_t)v));
+	}
+	if (memory) {
+		if (cli_parse_memory("server", name, memory, &v, &err) < 0)
+			return cli_invalid(cli, &err);
+		json_object_set_new(body, "memory", json_integer((json_int_t)v));
+	}
+	return CLI_EXIT_OK;
+}
+
+static int run_create(struct cli *cli, const struct cli_args *a)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *name = a->pos[0], *template = cli_args_get(a, "template"),
+		   *kind = cli_args_get(a, "kind"), *tenant = cli_args_get(a, "tenant");
+	bool no_wait = cli_args_has(a, "no-wait");
+	json_t *body, *answer = NULL;
+	int ex;
+
+	ex = check_target(cli, a);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	if (!template)
+		return cli_usage(cli,
+				 "server '%s': --template is required (see 'carve template list')",
+				 name);
+	if (cli_check_name("template", template, &err) < 0) {
+		carve_err_prefix(&err, "server '%s'", name);
+		return cli_invalid(cli, &err);
+	}
+	if (kind && !streq(kind, "container") && !streq(kind, "vm")) {
+		carve_err_field(&err, -EINVAL, "kind",
+				"server '%s': kind '%.32s': use container or vm", name, kind);
+		return cli_invalid(cli, &err);
+	}
+	body = json_pack("{s:s, s:s}", "name", name, "template", template);
+	if (!body)
+		return CLI_EXIT_FAILURE;
+	ex = add_limits(cli, a, body);
+	if (ex == CLI_EXIT_OK) {
+		if (kind)
+			json_object_set_new(body, "kind", json_string(kind));
+		if (tenant)
+			json_object_set_new(body, "tenant", json_string(tenant));
+		if (cli_request(cli, "POST", "/servers", body, &answer, &err) < 0)
+			ex = cli_fail_object(cli, &err, "server", name);
+	}
+	json_decref(body);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	if (no_wait && cli->json && json_object_get(answer, "task")) {
+		/* The task is what --no-wait promises; keep the server beside it. */
+		cli_print_json(cli, answer);
+		json_decref(answer);
+		return CLI_EXIT_OK;
+	}
+	ex = cli_task_follow(cli, answer, no_wait, "server", name);
+	json_decref(answer);
+	if (ex != CLI_EXIT_OK || no_wait)
+		return ex;
+	return report(cli, name, tenant, "created");
+}
+
+static int run_set(struct cli *cli, const struct cli_args *a)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *name = a->pos[0];
+	cleanup_free char *path = NULL;
+	json_t *body, *answer = NULL;
+	int ex;
+
+	ex = check_target(cli, a);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory"))
+		return cli_usage(cli, "server '%s': nothing to change (use --vcpus or --memory)",
+				 name);
+	body = json_object();
+	if (!body)
+		return CLI_EXIT_FAILURE;
+	ex = add_limits(cli, a, body);
+	path = server_path(name, NULL, cli_args_get(a, "tenant"));
+	if (ex == CLI_EXIT_OK && !path)
+		ex = CLI_EXIT_FAILURE;
+	if (ex == CLI_EXIT_OK && cli_request(cli, "PATCH", path, body, &answer, &err) < 0)
+		ex = cli_fail_object(cli, &err, "server", name);
+	json_decref(body);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	if (cli->json)
+		cli_print_json(cli, cli_unwrap(answer, "server"));
+	else if (!cli->quiet)
+		fprintf(cli->out, "server '%s' updated (applies at the next start)\n", name);
+	json_decref(answer);
+	return CLI_EXIT_OK;
+}
+
+/* start, stop, restart, delete: a 202 with a task to follow. */
+static int operate(struct cli *cli, const struct cli_args *a, const char *method,
+		   const char *action, const char *what)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *name = a->pos[0], *tenant = cli_args_get(a, "tenant");
+	bool no_wait = cli_args_has(a, "no-wait");
+	cleanup_free char *path = NULL;
+	json_t *answer = NULL;
+	int ex;
+
+	ex = check_target(cli, a);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	path = server_path(name, action, tenant);
+	if (!path)
+		return CLI_EXIT_FAILURE;
+	if (cli_request(cli, method, path, NULL, &answer, &err) < 0)
+		return cli_fail_object(cli, &err, "server", name);
+	ex = cli_task_follow(cli, answer, no_wait, "server", name);
+	json_decref(answer);
+	if (ex != CLI_EXIT_OK || no_wait)
+		return ex;
+	if (!action) {
+		if (!cli->quiet && !cli->json)
+			fprintf(cli->out, "server '%s' deleted\n", name);
+		return CLI_EXIT_OK;
+	}
+	return report(cli, name, tenant, what);
+}
+
+static int run_start(struct cli *cli, const struct cli_args *a)
+{
+	return operate(cli, a, "POST", "start", "started");
+}
+
+static int run_stop(struct cli *cli, const struct cli_args *a)
+{
+	return operate(cli, a, "POST", "stop", "stopped");
+}
+
+static int run_restart(struct cli *cli, const struct cli_args *a)
+{
+	return operate(cli, a, "POST", "restart", "restarted");
+}
+
+static int run_delete(struct cli *cli, const struct cli_args *a)
+{
+	return operate(cli, a, "DELETE", NULL, "deleted");
+}
+
+#define TENANT_OPTION                                                                    \
+	{                                                                                \
+		"tenant", 't', "TENANT", "the server's tenant (admin, when names clash)" \
+	}
+#define NO_WAIT_OPTION                                                     \
+	{                                                                  \
+		"no-wait", 0, NULL, "print the task id and return at once" \
+	}
+
+static const struct cli_option list_options[] = {
+	{"tenant", 't', "TENANT", "only this tenant's servers (admin)"},
+	{NULL},
+};
+
+static const struct cli_option create_options[] = {
+	{"template", 'T', "TEMPLATE", "the template to create the server from (required)"},
+	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
+	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
+	{"kind", 'k', "KIND", "container (default) or vm"},
+	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
+	NO_WAIT_OPTION,
+	{NULL},
+};
+
+static const struct cli_option show_options[] = {
+	TENANT_OPTION,
+	{NULL},
+};
+
+static const struct cli_option set_options[] = {
+	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
+	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
+	TENANT_OPTION,
+	{NULL},
+};
+
+static const struct cli_option operate_options[] = {
+	NO_WAIT_OPTION,
+	TENANT_OPTION,
+	{NULL},
+};
+
+const struct cli_group cli_group_server = {
+	"server",
+	"manage virtual servers",
+	(const struct cli_verb[]){
+		{"list", "[--tenant T]", "list servers", "Example:\n  carve server list --json",
+		 list_options, 0, 0, run_list},
+		{"create",
+		 "NAME --template T [--vcpus N] [--memory SIZE] [--kind KIND] [--no-wait]",
+		 "create a server and wait until it is provisioned",
+		 "Sizes take K, M, G, T suffixes (binary: 1G = 1024M).\n"
+		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G",
+		 create_options, 1, 1, run_create},
+		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
+		 show_options, 1, 1, run_show},
+		{"set", "NAME [--vcpus N] [--memory SIZE]",
+		 "change a server's limits; they apply at its next start",
+		 "Example:\n  carve server set web1 --memory 2G", set_options, 1, 1, run_set},
+		{"start", "NAME [--no-wait]", "start a server",
+		 "Example:\n  carve server start web1", operate_options, 1, 1, run_start},
+		{"stop", "NAME [--no-wait]", "stop a server", "Example:\n  carve server stop web1",
+		 operate_options, 1, 1, run_stop},
+		{"restart", "NAME [--no-wait]", "restart a server",
+		 "Example:\n  carve server restart web1", operate_options, 1, 1, run_restart},
+		{"delete", "NAME [--no-wait]", "delete a stopped server and its volumes",
+		 "Example:\n  carve server delete web1", operate_options, 1, 1, run_delete},
+		{NULL},
+	},
+};

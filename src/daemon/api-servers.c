@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/parse-util.h"
+#include "base/string-util.h"
+#include "daemon/api.h"
+#include "daemon/servers.h"
+
+#define VCPUS_MAX 256
+#define MEMORY_MIN (32ULL << 20)
+#define MEMORY_MAX (1ULL << 40)
+#define MEMORY_DEFAULT (512ULL << 20)
+
+/* Find a server the caller may see. Admins may name the tenant with ?tenant=; without it the
+ * name must be unique across tenants. */
+static int find_server(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct db_server **ret, struct carve_error *err)
+{
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	const char *name = http_request_param(req, "name");
+	char buf[128];
+	int r;
+
+	r = parse_name(name, "server", err);
+	if (r < 0)
+		return r;
+	r = api_tenant_scope(d, c, http_request_query(req, "tenant", buf, sizeof(buf)), false, &t,
+			     err);
+	if (r < 0)
+		return r;
+	if (t) {
+		r = db_server_get_by_name(d->db, t->id, name, ret, NULL);
+		if (r == -ENOENT)
+			return carve_err(err, r, "server '%s' not found", name);
+		return r < 0 ? carve_err(err, r, "server '%s'", name) : 0;
+	} else {
+		struct db_server **l = NULL, *found = NULL;
+		size_t n = 0, matches = 0;
+
+		r = db_server_list(d->db, NULL, &l, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (streq(l[i]->name, name)) {
+				matches++;
+				if (!found) {
+					found = l[i];
+					l[i] = NULL;
+				}
+			}
+		db_server_list_free(l, n);
+		if (matches == 0)
+			return carve_err(err, -ENOENT, "server '%s' not found", name);
+		if (matches > 1) {
+			db_server_free(found);
+			return carve_err(err, -EBUSY,
+					 "server '%s' exists in %zu tenants: add ?tenant=NAME (carve --tenant)",
+					 name, matches);
+		}
+		*ret = found;
+		return 0;
+	}
+}
+
+/* A size field that may be a string ("512M") or an integer (bytes). */
+static int get_size(json_t *body, const char *key, const char *server, uint64_t min, uint64_t max,
+		    uint64_t *ret, struct carve_error *err)
+{
+	json_t *v = json_object_get(body, key);
+	char a[32], b[32];
+	uint64_t x;
+
+	if (!v)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		x = (uint64_t)json_integer_value(v);
+		snprintf(a, sizeof(a), "%" PRIu64, x);
+	} else if (json_is_string(v)) {
+		snprintf(a, sizeof(a), "%.31s", json_string_value(v));
+		if (parse_size(json_string_value(v), &x, NULL) < 0)
+			return carve_err_field(err, -EINVAL, key,
+					       "server '%s': %s '%s': not a size (use e.g. 512M, 2G)",
+					       server, key, a);
+	} else {
+		return carve_err_field(err, -EINVAL, key,
+				       "server '%s': %s: must be a size string like \"512M\" or a number of bytes",
+				       server, key);
+	}
+	if (x < min)
+		return carve_err_field(err, -ERANGE, key, "server '%s': %s '%s': below the minimum %s",
+				       server, key, a, format_size(min, b, sizeof(b)));
+	if (x > max)
+		return carve_err_field(err, -ERANGE, key, "server '%s': %s '%s': above the maximum %s",
+				       server, key, a, format_size(max, b, sizeof(b)));
+	*ret = x;
+	return 0;
+}
+
+static int get_vcpus(json_t *body, const char *server, uint32_t *ret, struct carve_error *err)
+{
+	json_t *v = json_object_get(body, "vcpus");
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > VCPUS_MAX)
+		return carve_err_field(err, -EINVAL, "vcpus",
+				       "server '%s': vcpus: must be an integer between 1 and %d",
+				       server, VCPUS_MAX);
+	*ret = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static void respond_task(struct daemon *d, struct http_response *resp, const struct db_server *s,
+			 const struct db_task *t)
+{
+	http_response_json(resp, 202,
+			   json_pack("{s:o, s:o}", "server", api_server_json(d, s), "task",
+				     api_task_json(d, t)));
+	snprintf(resp->location, sizeof(resp->location), "/api/v1/tasks/%s", t->id);
+}
+
+static int submit(struct daemon *d, const struct caller *c, const struct db_server *s,
+		  const char *kind, task_fn fn, struct db_task **ret, struct carve_error *err)
+{
+	struct db_task tmpl = {0};
+	struct server_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return carve_err(err, -ENOMEM, "server '%s'", s->name);
+	strscpy(op->server_id, s->id, sizeof(op->server_id));
+	strscpy(op->tenant_id, s->tenant_id, sizeof(op->tenant_id));
+	strscpy(tmpl.tenant_id, s->tenant_id, sizeof(tmpl.tenant_id));
+	strscpy(tmpl.user_id, c->user_id, sizeof(tmpl.user_id));
+	strscpy(tmpl.kind, kind, sizeof(tmpl.kind));
+	snprintf(tmpl.object, sizeof(tmpl.object), "server/%s", s->name);
+	strscpy(tmpl.progress_unit, "steps", sizeof(tmpl.progress_unit));
+	return tasks_submit(d->tasks, &tmpl, fn, op, free, ret, err);
+}
+
+void api_servers_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	struct db_server **l = NULL;
+	char buf[128];
+	size_t n = 0;
+	json_t *arr;
+
+	if (api_tenant_scope(d, c, http_request_query(req, "tenant", buf, sizeof(buf)), false, &t,
+			     &err) < 0)
+		return api_fail(resp, &err);
+	if (db_server_list(d->db, t ? t->id : NULL, &l, &n, &err) < 0)
+		return api_fail(resp, &err);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_server_json(d, l[i]));
+	db_server_list_free(l, n);
+	http_response_json(resp, 200, arr);
+}
+
+void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp)
+{
+	static const char *const fields[] = {"name", "template", "vcpus", "memory", "kind", "tenant",
+					     NULL};
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	cleanup(db_template_freep) struct db_template *tpl = NULL;
+	cleanup(db_task_freep) struct db_task *task = NULL;
+	cleanup_json json_t *body = NULL;
+	const char *name = NULL, *template = NULL, *kind = "container", *tenant = NULL;
+	struct db_server s = {0};
+	int r;
+
+	if (!api_body(req, fields, &body, resp))
+		return;
+	if (json_get_string(body, "name", true, CARVE_NAME_MAX + 1, &name, &err) < 0)
+		return api_fail(resp, &err);
+	if (parse_name(name, "server", &err) < 0) {
+		strscpy(err.field, "name", sizeof(err.field));
+		return api_fail(resp, &err);
+	}
+	s.vcpus = 1;
+	s.memory = MEMORY_DEFAULT;
+	if (json_get_string(body, "template", true, CARVE_NAME_MAX + 1, &template, &err) < 0 ||
+	    json_get_string(body, "kind", false, 16, &kind, &err) < 0 ||
+	    json_get_string(body, "tenant", false, CARVE_NAME_MAX + 1, &tenant, &err) < 0 ||
+	    get_vcpus(body, name, &s.vcpus, &err) < 0 ||
+	    get_size(body, "memory", name, MEMORY_MIN, MEMORY_MAX, &s.memory, &err) < 0) {
+		if (!streq(err.field, "memory") && !streq(err.field, "vcpus"))
+			carve_err_prefix(&err, "server '%s'", name);
+		return api_fail(resp, &err);
+	}
+	if (!streq(kind, "container")) {
+		http_response_error(resp, 422, "kind",
+				    streq(kind, "vm") ? "server '%s': kind 'vm' is not available on this host yet"
+						      : "server '%s': kind '%.16s': use container",
+				    name, kind);
+		return;
+	}
+	if (api_tenant_scope(d, c, tenant, true, &t, &err) < 0) {
+		carve_err_prefix(&err, "server '%s'", name);
+		return api_fail(resp, &err);
+	}
+	r = parse_name(template, "template", NULL) < 0
+		    ? -ENOENT
+		    : db_template_get_by_name(d->db, template, &tpl, NULL);
+	if (r < 0) {
+		http_response_error(resp, 422, "template", "server '%s': template '%.64s' not found",
+				    name, template);
+		return;
+	}
+	if (!streq(tpl->kind, kind)) {
+		http_response_error(resp, 422, "template",
+				    "server '%s': template '%s' is for kind %s, not %s", name,
+				    tpl->name, tpl->kind, kind);
+		return;
+	}
+
+	strscpy(s.name, name, sizeof(s.name));
+	strscpy(s.tenant_id, t->id, sizeof(s.tenant_id));
+	strscpy(s.template_id, tpl->id, sizeof(s.template_id));
+	strscpy(s.kind, kind, sizeof(s.kind));
+	s.state = DB_SERVER_CREATING;
+	r = db_server_create(d->db, &s, &err);
+	if (r == -EEXIST) {
+		carve_err_clear(&err);
+		carve_err_field(&err, -EEXIST, "name", "server '%s' already exists in tenant '%s'",
+				name, t->name);
+		return api_fail(resp, &err);
+	}
+	if (r < 0)
+		return api_fail(resp, &err);
+	r = submit(d, c, &s, "server.create", server_task_create, &task, &err);
+	if (r < 0) {
+		(void)db_server_delete(d->db, s.id, NULL);
+		return api_fail(resp, &err);
+	}
+	respond_task(d, resp, &s, task);
+	snprintf(resp->location, sizeof(resp->location), "/api/v1/servers/%s", s.name);
+}
+
+void api_servers_get(struct daemon *d, const struct caller *c, struct http_request *req,
+		     struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+
+	if (find_server(d, c, req, &s, &err) < 0)
+		return api_fail(resp, &err);
+	http_response_json(resp, 200, api_server_json(d, s));
+}
+
+void api_servers_patch(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp)
+{
+	static const char *const fields[] = {"vcpus", "memory", NULL};
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_server_freep) struct db_server *s = NULL, *cur = NULL;
+	cleanup_json json_t *body = NULL;
+
+	if (find_server(d, c, req, &s, &err) < 0)
+		return api_fail(resp, &err);
+	if (!api_body(req, fields, &body, resp))
+		return;
+	if (get_vcpus(body, s->name, &s->vcpus, &err) < 0 ||
+	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0)
+		return api_fail(resp, &err);
+	/* Re-read inside a transaction so a concurrent state change is not overwritten. */
+	if (db_transaction_begin(d->db, &err) < 0)
+		return api_fail(resp, &err);
+	if (db_server_get_by_id(d->db, s->id, &cur, &err) < 0) {
+		db_transaction_rollback(d->db);
+		return api_fail(resp, &err);
+	}
+	if (cur->state == DB_SERVER_DELETING || cur->state == DB_SERVER_CREATING) {
+		db_transaction_rollback(d->db);
+		http_response_error(resp, 409, NULL, "server '%s' is %s: cannot change it now", s->name,
+				    db_server_state_to_string(cur->state));
+		return;
+	}
+	cur->vcpus = s->vcpus;
+	cur->memory = s->memory;
+	cur->updated_at = time(NULL);
+	if (db_server_update(d->db, cur, &err) < 0 || db_transaction_commit(d->db, &err) < 0) {
+		db_transaction_rollback(d->db);
+		return api_fail(resp, &err);
+	}
+	http_response_json(resp, 200, api_server_json(d, cur));
+}
+
+/* Move the server from one of the allowed states to `to`, or answer 409 naming the state. */
+static bool transition(struct daemon *d, struct db_server *s, const enum db_server_state *from,
+		       size_t n_from, enum db_server_state to, const char *verb,
+		       struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	enum db_server_state cur = s->state;
+
+	for (size_t i = 0; i < n_from; i++) {
+		int r = db_server_transition(d->db, s->id, from[i], to, &cur, &err);
+		if (r >= 0) {
+			s->state = to;
+			return true;
+		}
+		if (r != -EBUSY) {
+			api_fail(resp, &err);
+			return false;
+		}
+		carve_err_clear(&err);
+	}
+	http_response_error(resp, 409, NULL, "server '%s' is %s: cannot %s it", s->name,
+			    db_server_state_to_string(cur), verb);
+	return false;
+}
+
+static void lifecycle(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp, const enum db_server_state *from, size_t n_from,
+		      enum db_server_state to, const char *verb, const char *kind, task_fn fn)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	cleanup(db_task_freep) struct db_task *task = NULL;
+
+	if (find_server(d, c, req, &s, &err) < 0)
+		return api_fail(resp, &err);
+	if (req->body_len > 0) {
+		cleanup_json json_t *body = NULL;
+		static const char *const none[] = {NULL};
+		if (!api_body(req, none, &body, resp))
+			return;
+	}
+	if (!transition(d, s, from, n_from, to, verb, resp))
+		return;
+	if (submit(d, c, s, kind, fn, &task, &err) < 0) {
+		(void)db_server_transition(d->db, s->id, to, from[0], NULL, NULL);
+		return api_fail(resp, &err);
+	}
+	respond_task(d, resp, s, task);
+}
+
+void api_servers_start(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp)
+{
+	static const enum db_server_state from[] = {DB_SERVER_STOPPED, DB_SERVER_ERROR};
+	lifecycle(d, c, req, resp, from, ELEMENTSOF(from), DB_SERVER_STARTING, "start",
+		  "server.start", server_task_start);
+}
+
+void api_servers_stop(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp)
+{
+	static const enum db_server_state from[] = {DB_SERVER_RUNNING};
+	lifecycle(d, c, req, resp, from, ELEMENTSOF(from), DB_SERVER_STOPPING, "stop",
+		  "server.stop", server_task_stop);
+}
+
+void api_servers_restart(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp)
+{
+	static const enum db_server_state from[] = {DB_SERVER_RUNNING};
+	lifecycle(d, c, req, resp, from, ELEMENTSOF(from), DB_SERVER_STOPPING, "restart",
+		  "server.restart", server_task_restart);
+}
+
+void api_servers_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp)
+{
+	static const enum db_server_state from[] = {DB_SERVER_STOPPED, DB_SERVER_ERROR};
+	lifecycle(d, c, req, resp, from, ELEMENTSOF(from), DB_SERVER_DELETING, "delete",
+		  "server.delete", server_task_delete);
+}

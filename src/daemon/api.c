@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#define LOG_DOMAIN "api"
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/parse-util.h"
+#include "base/string-util.h"
+#include "daemon/api.h"
+
+/* Rights: RIGHT_NONE means the route authenticates by itself (login); RIGHT_ANY means any
+ * authenticated caller. */
+#define RIGHT_NONE (-1)
+#define RIGHT_ANY (-2)
+
+struct api_route {
+	const char *method;
+	const char *pattern;
+	api_fn fn;
+	int right;
+};
+
+struct api_binding {
+	struct daemon *d;
+	const struct api_route *route;
+};
+
+#define R(m, p, f, right) {m, "/api/v1" p, f, right}
+static const struct api_route routes[] = {
+	R("POST", "/login", api_login, RIGHT_NONE),
+	R("POST", "/logout", api_logout, RIGHT_ANY),
+	R("GET", "/whoami", api_whoami, RIGHT_ANY),
+	R("GET", "/tenants", api_tenants_list, AUTH_RIGHT_TENANTS_READ),
+	R("POST", "/tenants", api_tenants_create, AUTH_RIGHT_TENANTS_WRITE),
+	R("GET", "/tenants/{name}", api_tenants_get, AUTH_RIGHT_TENANTS_READ),
+	R("PATCH", "/tenants/{name}", api_tenants_patch, AUTH_RIGHT_TENANTS_WRITE),
+	R("DELETE", "/tenants/{name}", api_tenants_delete, AUTH_RIGHT_TENANTS_WRITE),
+	R("GET", "/users", api_users_list, AUTH_RIGHT_USERS_READ),
+	R("POST", "/users", api_users_create, AUTH_RIGHT_USERS_WRITE),
+	R("GET", "/users/{name}", api_users_get, RIGHT_ANY),
+	R("PATCH", "/users/{name}", api_users_patch, RIGHT_ANY),
+	R("DELETE", "/users/{name}", api_users_delete, AUTH_RIGHT_USERS_WRITE),
+	R("GET", "/tokens", api_tokens_list, AUTH_RIGHT_TOKENS_WRITE),
+	R("POST", "/tokens", api_tokens_create, AUTH_RIGHT_TOKENS_WRITE),
+	R("DELETE", "/tokens/{id}", api_tokens_delete, AUTH_RIGHT_TOKENS_WRITE),
+	R("GET", "/templates", api_templates_list, AUTH_RIGHT_TEMPLATES_READ),
+	R("GET", "/templates/{name}", api_templates_get, AUTH_RIGHT_TEMPLATES_READ),
+	R("GET", "/servers", api_servers_list, AUTH_RIGHT_SERVERS_READ),
+	R("POST", "/servers", api_servers_create, AUTH_RIGHT_SERVERS_WRITE),
+	R("GET", "/servers/{name}", api_servers_get, AUTH_RIGHT_SERVERS_READ),
+	R("PATCH", "/servers/{name}", api_servers_patch, AUTH_RIGHT_SERVERS_WRITE),
+	R("DELETE", "/servers/{name}", api_servers_delete, AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/servers/{name}/start", api_servers_start, AUTH_RIGHT_SERVERS_OPERATE),
+	R("POST", "/servers/{name}/stop", api_servers_stop, AUTH_RIGHT_SERVERS_OPERATE),
+	R("POST", "/servers/{name}/restart", api_servers_restart, AUTH_RIGHT_SERVERS_OPERATE),
+	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
+	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
+};
+#undef R
+
+static struct api_binding bindings[ELEMENTSOF(routes)];
+
+static int status_for(int code)
+{
+	switch (-code) {
+	case ENOENT:
+	case ESRCH:
+		return 404;
+	case EEXIST:
+	case EBUSY:
+	case ENOTEMPTY:
+		return 409;
+	case EINVAL:
+	case ERANGE:
+	case ENAMETOOLONG:
+	case EOVERFLOW:
+		return 400;
+	case EPERM:
+	case EACCES:
+		return 403;
+	case ENOSPC:
+	case EDQUOT:
+		return 507;
+	case EAGAIN:
+		return 429;
+	case E2BIG:
+	case EMSGSIZE:
+	case EFBIG:
+		return 413;
+	case EOPNOTSUPP:
+	case ENOMEDIUM:
+		return 422;
+	case ESHUTDOWN:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+void api_fail(struct http_response *resp, const struct carve_error *err)
+{
+	int status = status_for(err->code);
+
+	if (status == 500)
+		log_error("internal error: %s", err->msg[0] ? err->msg : strerror(-err->code));
+	http_response_error(resp, status, err->field[0] ? err->field : NULL, "%s",
+			    err->msg[0] ? err->msg : strerror(-err->code));
+}
+
+bool api_require(const struct caller *c, enum auth_right right, struct http_response *resp)
+{
+	if (auth_role_has_right(c->role, right))
+		return true;
+	http_response_error(resp, 403, NULL, "missing right '%s' (role %s)",
+			    auth_right_to_string(right), db_role_to_string(c->role));
+	return false;
+}
+
+/* Resolve the caller from the request. Returns false after answering 401. */
+static bool authenticate(struct daemon *d, struct http_request *req, struct caller *c,
+			 struct http_response *resp)
+{
+	cleanup(db_token_freep) struct db_token *tok = NULL;
+	cleanup(db_user_freep) struct db_user *u = NULL;
+	const char *auth = req->authorization;
+	char hash[65];
+	int64_t now = time(NULL);
+
+	memset(c, 0, sizeof(*c));
+	if (!auth || !*auth) {
+		if (req->via_unix && req->peer_uid == 0) {
+			c->root = true;
+			c->role = DB_ROLE_ADMIN;
+			strscpy(c->user_name, "root", sizeof(c->user_name));
+			return true;
+		}
+		http_response_error(resp, 401, NULL,
+				    "authentication required: log in with 'carve login' or send an API token");
+		return false;
+	}
+	if (strncasecmp(auth, "Bearer ", 7) != 0) {
+		http_response_error(resp, 401, NULL, "unsupported authorization scheme (use Bearer)");
+		return false;
+	}
+	auth += 7;
+	if (strlen(auth) != AUTH_SECRET_LEN || !startswith(auth, AUTH_SECRET_PREFIX))
+		goto bad;
+	auth_secret_hash(auth, hash);
+	if (db_token_get_by_hash(d->db, hash, &tok, NULL) < 0)
+		goto bad;
+	if (tok->expires_at > 0 && tok->expires_at <= now) {
+		http_response_error(resp, 401, NULL, "%s expired: log in again",
+				    tok->is_session ? "session" : "token");
+		return false;
+	}
+	if (db_user_get_by_id(d->db, tok->user_id, &u, NULL) < 0)
+		goto bad;
+	strscpy(c->user_id, u->id, sizeof(c->user_id));
+	strscpy(c->user_name, u->name, sizeof(c->user_name));
+	strscpy(c->tenant_id, u->tenant_id, sizeof(c->tenant_id));
+	strscpy(c->token_id, tok->id, sizeof(c->token_id));
+	c->is_session = tok->is_session;
+	c->role = auth_role_min(tok->role, u->role);
+	if (c->tenant_id[0]) {
+		cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+		if (db_tenant_get_by_id(d->db, c->tenant_id, &t, NULL) < 0)
+			goto bad;
+		strscpy(c->tenant_name, t->name, sizeof(c->tenant_name));
+	}
+	if (now - tok->last_used_at >= 60)
+		(void)db_token_touch(d->db, tok->id, now, NULL);
+	return true;
+bad:
+	http_response_error(resp, 401, NULL, "invalid or revoked credentials");
+	return false;
+}
+
+static bool is_mutating(const char *method)
+{
+	return !streq(method, "GET") && !streq(method, "HEAD");
+}
+
+static void entry(struct http_request *req, struct http_response *resp, void *userdata)
+{
+	const struct api_binding *b = userdata;
+	struct caller c;
+
+	if (b->route->right == RIGHT_NONE) {
+		memset(&c, 0, sizeof(c));
+		c.role = _DB_ROLE_INVALID;
+	} else {
+		if (!authenticate(b->d, req, &c, resp))
+			goto audit;
+		if (b->route->right >= 0 && !api_require(&c, b->route->right, resp))
+			goto audit;
+	}
+	b->route->fn(b->d, &c, req, resp);
+audit:
+	if (is_mutating(req->method)) {
+		char action[HTTP_PATH_MAX + 16];
+		snprintf(action, sizeof(action), "%s %s", req->method, req->path);
+		(void)db_audit_append(b->d->db, time(NULL), c.user_id[0] ? c.user_id : NULL,
+				      c.tenant_id[0] ? c.tenant_id : NULL, action, req->path,
+				      resp->status ? resp->status : 200, req->remote, NULL);
+	}
+}
+
+int api_register(struct daemon *d)
+{
+	for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+		int r;
+		bindings[i].d = d;
+		bindings[i].route = &routes[i];
+		r = http_router_add(d->router, routes[i].method, routes[i].pattern, entry,
+				    &bindings[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int api_tenant_scope(struct daemon *d, const struct caller *c, const char *named, bool required,
+		     struct db_tenant **ret, struct carve_error *err)
+{
+	int r;
+
+	if (!caller_is_admin(c)) {
+		if (named && !streq(named, c->tenant_name))
+			return carve_err_field(err, -ENOENT, "tenant", "tenant '%.64s' not found",
+					       named);
+		return db_tenant_get_by_id(d->db, c->tenant_id, ret, err);
+	}
+	if (!named) {
+		if (required)
+			return carve_err_field(err, -EINVAL, "tenant",
+					       "tenant: required for a provider admin");
+		*ret = NULL;
+		return 0;
+	}
+	r = parse_name(named, "tenant", err);
+	if (r < 0) {
+		strscpy(err->field, "tenant", sizeof(err->field));
+		return r;
+	}
+	r = db_tenant_get_by_name(d->db, named, ret, NULL);
+	if (r == -ENOENT)
+		return carve_err_field(err, -ENOENT, "tenant", "tenant '%s' not found", named);
+	if (r < 0)
+		return carve_err(err, r, "tenant '%s'", named);
+	return 0;
+}
+
+json_t *json_timestamp(int64_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return json_null();
+	format_timestamp(t, buf);
+	return json_string(buf);
+}
+
+static json_t *tenant_name_json(struct daemon *d, const char *tenant_id)
+{
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+
+	if (!tenant_id || !tenant_id[0] || db_tenant_get_by_id(d->db, tenant_id, &t, NULL) < 0)
+		return json_null();
+	return json_string(t->name);
+}
+
+json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", t->id, "name", t->name,
+			 "description", t->description ? t->description : "", "uid_base",
+			 (json_int_t)daemon_tenant_uid_base(d, t), "uid_count", (json_int_t)65536,
+			 "created_at", json_timestamp(t->created_at));
+}
+
+json_t *api_user_json(struct daemon *d, const struct db_user *u)
+{
+	return json_pack("{s:s, s:s, s:o, s:s, s:o}", "id", u->id, "name", u->name, "tenant",
+			 tenant_name_json(d, u->tenant_id), "role", db_role_to_string(u->role),
+			 "created_at", json_timestamp(u->created_at));
+}
+
+json_t *api_token_json(const struct db_token *t, const char *user_name)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", t->id, "name", t->name,
+			 "user", user_name ? user_name : "", "role", db_role_to_string(t->role),
+			 "created_at", json_timestamp(t->created_at), "expires_at",
+			 json_timestamp(t->expires_at), "last_used_at",
+			 json_timestamp(t->last_used_at));
+}
+
+json_t *api_template_json(const struct db_template *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name", t->name, "kind",
+			 t->kind, "os", t->os, "description", t->description ? t->description : "",
+			 "init", t->init ? t->init : "", "created_at",
+			 json_timestamp(t->created_at));
+}
+
+json_t *api_server_json(struct daemon *d, const struct db_server *s)
+{
+	cleanup(db_template_freep) struct db_template *tpl = NULL;
+
+	(void)db_template_get_by_id(d->db, s->template_id, &tpl, NULL);
+	return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i, s:I, s:s, s:s?, s:o, s:o, s:o}", "id", s->id,
+			 "name", s->name, "tenant", tenant_name_json(d, s->tenant_id), "kind",
+			 s->kind, "template", tpl ? tpl->name : NULL, "vcpus", (int)s->vcpus,
+			 "memory", (json_int_t)s->memory, "state",
+			 db_server_state_to_string(s->state), "state_reason", s->state_reason,
+			 "init_pid", s->pid > 0 ? json_integer(s->pid) : json_null(), "created_at",
+			 json_timestamp(s->created_at), "updated_at",
+			 json_timestamp(s->updated_at));
+}
+
+json_t *api_task_json(struct daemon *d, const struct db_task *t)
+{
+	json_t *error = json_null();
+
+	if (t->state == DB_TASK_FAILED)
+		error = json_pack("{s:s, s:s}", "code", t->error_code[0] ? t->error_code : "internal",
+				  "message", t->error_message ? t->error_message : "");
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:{s:I, s:I, s:s}, s:o, s:o, s:o, s:o}", "id",
+			 t->id, "kind", t->kind, "object", t->object, "tenant",
+			 tenant_name_json(d, t->tenant_id), "state",
+			 db_task_state_to_string(t->state), "progress", "done",
+			 (json_int_t)t->progress_done, "total", (json_int_t)t->progress_total,
+			 "unit", t->progress_unit[0] ? t->progress_unit : "steps", "error", error,
+			 "created_at", json_timestamp(t->created_at), "started_at",
+			 json_timestamp(t->started_at), "finished_at",
+			 json_timestamp(t->finished_at));
+}
+
+bool api_body(struct http_request *req, const char *const *allowed, json_t **ret,
+	      struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+
+	if (json_parse_object(req->body, req->body_len, allowed, ret, &err) < 0) {
+		http_response_error(resp, 400, err.field[0] ? err.field : NULL, "request body: %s",
+				    err.msg);
+		return false;
+	}
+	return true;
+}

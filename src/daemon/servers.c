@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#define LOG_DOMAIN "servers"
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fd-util.h"
+#include "base/failpoint.h"
+#include "base/log.h"
+#include "base/string-util.h"
+#include "daemon/servers.h"
+#include "monitor/monitor.h"
+
+/*
+ * Set a server's state (and reason, pids) if it is in `from` (or any state when from < 0),
+ * inside one transaction so that a concurrent PATCH or another task never interleaves.
+ * -EBUSY when the state was not `from`.
+ */
+static int set_state(struct daemon *d, const char *id, int from, enum db_server_state to,
+		     const char *reason, int64_t pid, int64_t monitor_pid)
+{
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	int r;
+
+	r = db_transaction_begin(d->db, NULL);
+	if (r < 0)
+		return r;
+	r = db_server_get_by_id(d->db, id, &s, NULL);
+	if (r < 0)
+		goto fail;
+	if (from >= 0 && s->state != (enum db_server_state)from) {
+		r = -EBUSY;
+		goto fail;
+	}
+	s->state = to;
+	free(s->state_reason);
+	s->state_reason = reason ? strdup(reason) : NULL;
+	s->pid = pid;
+	s->monitor_pid = monitor_pid;
+	s->updated_at = time(NULL);
+	r = db_server_update(d->db, s, NULL);
+	if (r < 0)
+		goto fail;
+	return db_transaction_commit(d->db, NULL);
+fail:
+	db_transaction_rollback(d->db);
+	return r;
+}
+
+static void exit_reason(const struct monitor_status *st, const char *when, char *buf, size_t len)
+{
+	if (!st->exited)
+		snprintf(buf, len, "init is gone%s", when);
+	else if (st->exit_signal > 0)
+		snprintf(buf, len, "init was killed by signal %d (%s)%s", st->exit_signal,
+			 strsignal(st->exit_signal), when);
+	else
+		snprintf(buf, len, "init exited with status %d%s", st->exit_status, when);
+}
+
+static int progress_cb(uint64_t done, uint64_t total, void *userdata)
+{
+	task_progress(userdata, done, total, "bytes");
+	return 0;
+}
+
+int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		       struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	cleanup(db_template_freep) struct db_template *tpl = NULL;
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	struct storage_clone_opts opts = {0};
+	int r;
+
+	r = db_server_get_by_id(d->db, op->server_id, &s, err);
+	if (r < 0)
+		return r;
+	r = db_template_get_by_id(d->db, s->template_id, &tpl, err);
+	if (r >= 0)
+		r = db_tenant_get_by_id(d->db, s->tenant_id, &t, err);
+	if (r < 0)
+		goto fail;
+	opts.uid_shift = daemon_tenant_uid_base(d, t);
+	opts.gid_shift = opts.uid_shift;
+	opts.id_range = 65536;
+	opts.progress = progress_cb;
+	opts.userdata = ctx;
+	r = storage_volume_clone_tree(d->pool, tpl->rootfs_path, s->id, &opts, err);
+	if (r < 0)
+		goto fail;
+	CARVE_FAILPOINT("server-create-copied");
+	r = set_state(d, s->id, DB_SERVER_CREATING, DB_SERVER_STOPPED, NULL, 0, 0);
+	if (r < 0) {
+		carve_err(err, r, "server '%s': record state", s->name);
+		goto fail;
+	}
+	return 0;
+fail:
+	carve_err_prefix(err, "server '%s': create", s->name);
+	(void)set_state(d, s->id, DB_SERVER_CREATING, DB_SERVER_ERROR, err->msg, 0, 0);
+	return err->code ? err->code : r;
+}
+
+static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id,
+		    struct carve_error *err)
+{
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	cleanup(db_template_freep) struct db_template *tpl = NULL;
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32];
+	struct monitor_config cfg = {0};
+	pid_t mpid = 0, ipid = 0;
+	int r;
+
+	r = db_server_get_by_id(d->db, id, &s, err);
+	if (r < 0)
+		return r;
+	r = db_template_get_by_id(d->db, s->template_id, &tpl, err);
+	if (r >= 0)
+		r = db_tenant_get_by_id(d->db, s->tenant_id, &t, err);
+	if (r < 0)
+		goto fail;
+	task_progress(ctx, 1, 3, "steps");
+	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
+	if (r >= 0)
+		r = storage_volume_path(d->pool, s->id, rootfs, sizeof(rootfs));
+	if (r < 0) {
+		carve_err(err, r, "paths");
+		goto fail;
+	}
+	r = mkdir_p(dir, 0700);
+	if (r < 0) {
+		carve_err(err, r, "create '%s'", dir);
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/exit.json", dir);
+	(void)unlink(path);
+
+	cfg.server_id = s->id;
+	cfg.server_name = s->name;
+	cfg.tenant_name = t->name;
+	cfg.rootfs = rootfs;
+	cfg.init = tpl->init;
+	cfg.stop_signal = tpl->stop_signal;
+	cfg.uid_base = daemon_tenant_uid_base(d, t);
+	cfg.vcpus = s->vcpus;
+	cfg.memory = s->memory;
+	cfg.cgroup_root = d->cgroup_root;
+	cfg.cgroup_prefix = d->cgroup_prefix;
+	task_progress(ctx, 2, 3, "steps");
+	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
+	if (r < 0)
+		goto fail;
+	CARVE_FAILPOINT("server-start-launched");
+	r = set_state(d, s->id, DB_SERVER_STARTING, DB_SERVER_RUNNING, NULL, ipid, mpid);
+	if (r < 0) {
+		carve_err(err, r, "record state");
+		goto fail;
+	}
+	r = watcher_add(d->watcher, s->id);
+	if (r < 0)
+		log_warning_errno(r, "server '%s': cannot watch its monitor", s->name);
+	task_progress(ctx, 3, 3, "steps");
+	log_info("server '%s' (tenant '%s') running, init pid %d", s->name, t->name, (int)ipid);
+	return 0;
+fail:
+	carve_err_prefix(err, "server '%s': start", s->name);
+	(void)set_state(d, s->id, DB_SERVER_STARTING, DB_SERVER_ERROR, err->msg, 0, 0);
+	return err->code ? err->code : r;
+}
+
+int server_task_start(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		      struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	return do_start(d, ctx, op->server_id, err);
+}
+
+static int do_stop(struct daemon *d, const char *id, struct carve_error *err)
+{
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	struct monitor_status st = {0};
+	char dir[PATH_MAX], reason[256];
+	int r;
+
+	r = db_server_get_by_id(d->db, id, &s, err);
+	if (r < 0)
+		return r;
+	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
+	if (r < 0)
+		return carve_err(err, r, "server '%s'", s->name);
+	r = monitor_stop(dir, d->stop_timeout, err);
+	if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
+		goto fail;
+	carve_err_clear(err);
+	r = monitor_wait(dir, (d->stop_timeout + 10) * 1000, &st, err);
+	if (r < 0)
+		goto fail;
+	exit_reason(&st, "", reason, sizeof(reason));
+	r = set_state(d, s->id, DB_SERVER_STOPPING, DB_SERVER_STOPPED, reason, 0, 0);
+	if (r < 0) {
+		carve_err(err, r, "record state");
+		goto fail;
+	}
+	log_info("server '%s' stopped: %s", s->name, reason);
+	return 0;
+fail:
+	carve_err_prefix(err, "server '%s': stop", s->name);
+	(void)set_state(d, s->id, DB_SERVER_STOPPING, DB_SERVER_ERROR, err->msg, 0, 0);
+	return err->code ? err->code : r;
+}
+
+int server_task_stop(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		     struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	return do_stop(d, op->server_id, err);
+}
+
+int server_task_restart(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	int r = do_stop(d, op->server_id, err);
+
+	if (r < 0)
+		return r;
+	r = set_state(d, op->server_id, DB_SERVER_STOPPED, DB_SERVER_STARTING, NULL, 0, 0);
+	if (r < 0)
+		return carve_err(err, r, "restart: server changed state while stopped");
+	return do_start(d, ctx, op->server_id, err);
+}
+
+static int destroy(struct daemon *d, const struct db_server *s, struct carve_error *err)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	r = storage_volume_destroy(d->pool, s->id, err);
+	if (r < 0)
+		return r;
+	CARVE_FAILPOINT("server-delete-volume-gone");
+	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) >= 0)
+		(void)rm_rf(dir);
+	return db_server_delete(d->db, s->id, err);
+}
+
+int server_task_delete(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		       struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	int r;
+
+	r = db_server_get_by_id(d->db, op->server_id, &s, err);
+	if (r < 0)
+		return r;
+	r = destroy(d, s, err);
+	if (r < 0) {
+		carve_err_prefix(err, "server '%s': delete", s->name);
+		(void)set_state(d, s->id, DB_SERVER_DELETING, DB_SERVER_ERROR, err->msg, 0, 0);
+		return r;
+	}
+	log_info("server '%s' deleted", s->name);
+	return 0;
+}
+
+/* --- watcher ------------------------------------------------------------------------------ */
+
+struct watch {
+	char server_id[33];
+	int fd;
+};
+
+struct watcher {
+	struct daemon *d;
+	int epfd;
+	int stop_fd;
+	pthread_t thread;
+	bool started;
+};
+
+static void on_monitor_gone(struct daemon *d, const char *id)
+{
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	struct monitor_status st = {0};
+	char dir[PATH_MAX], reason[256];
+
+	if (db_server_get_by_id(d->db, id, &s, NULL) < 0)
+		return;
+	if (daemon_server_dir(d, id, dir, sizeof(dir)) < 0)
+		return;
+	(void)monitor_status(dir, &st, NULL);
+	if (st.running)
+		return; /* a new monitor already runs (restart) */
+	exit_reason(&st, "", reason, sizeof(reason));
+	/* Only a running server changes here; starting/stopping belong to their task. */
+	if (set_state(d, id, DB_SERVER_RUNNING, DB_SERVER_STOPPED, reason, 0, 0) >= 0)
+		log_info("server '%s' stopped by itself: %s", s->name, reason);
+}
+
+static void *watcher_main(void *arg)
+{
+	struct watcher *w = arg;
+	struct epoll_event ev[16];
+
+	for (;;) {
+		int n = epoll_wait(w->epfd, ev, ELEMENTSOF(ev), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			struct watch *wt = ev[i].data.ptr;
+			char buf[512];
+			ssize_t k;
+
+			if (!wt)
+				return NULL; /* the stop eventfd */
+			do
+				k = read(wt->fd, buf, sizeof(buf));
+			while (k > 0);
+			if (k < 0 && errno == EAGAIN && !(ev[i].events & (EPOLLHUP | EPOLLERR)))
+				continue;
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+			safe_close(wt->fd);
+			on_monitor_gone(w->d, wt->server_id);
+			free(wt);
+		}
+	}
+}
+
+int watcher_new(struct daemon *d, struct watcher **ret)
+{
+	struct watcher *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->d = d;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epfd < 0 || w->stop_fd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0) {
+		r = -errno;
+		watcher_free(w);
+		return r;
+	}
+	r = -pthread_create(&w->thread, NULL, watcher_main, w);
+	if (r < 0) {
+		watcher_free(w);
+		return r;
+	}
+	w->started = true;
+	*ret = w;
+	return 0;
+}
+
+struct watcher *watcher_free(struct watcher *w)
+{
+	if (!w)
+		return NULL;
+	if (w->started) {
+		uint64_t one = 1;
+		(void)!write(w->stop_fd, &one, sizeof(one));
+		pthread_join(w->thread, NULL);
+	}
+	/* Connections still in the set are closed with the process; monitors do not mind. */
+	safe_close(w->stop_fd);
+	safe_close(w->epfd);
+	free(w);
+	return NULL;
+}
+
+int watcher_add(struct watcher *w, const char *server_id)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
+	char dir[PATH_MAX];
+	struct watch *wt;
+	int r;
+
+	r = daemon_server_dir(w->d, server_id, dir, sizeof(dir));
+	if (r < 0)
+		return r;
+	wt = calloc(1, sizeof(*wt));
+	if (!wt)
+		return -ENOMEM;
+	strscpy(wt->server_id, server_id, sizeof(wt->server_id));
+	wt->fd = monitor_watch_fd(dir, &err);
+	if (wt->fd < 0) {
+		r = wt->fd;
+		free(wt);
+		log_debug("watch '%s': %s", server_id, err.msg);
+		return r;
+	}
+	ev.data.ptr = wt;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, wt->fd, &ev) < 0) {
+		r = -errno;
+		safe_close(wt->fd);
+		free(wt);
+		return r;
+	}
+	return 0;
+}
+
+/* --- reconcile ---------------------------------------------------------------------------- */
+
+int servers_reconcile(struct daemon *d)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_server **l = NULL;
+	size_t n = 0;
+	unsigned running = 0, repaired = 0;
+	int r;
+
+	r = db_server_list(d->db, NULL, &l, &n, &err);
+	if (r < 0)
+		return log_error_errno(r, "reconcile: %s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		struct db_server *s = l[i];
+		struct monitor_status st = {0};
+		char dir[PATH_MAX], reason[256];
+
+		if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0)
+			continue;
+		switch (s->state) {
+		case DB_SERVER_CREATING:
+			(void)storage_volume_destroy(d->pool, s->id, NULL);
+			(void)set_state(d, s->id, -1, DB_SERVER_ERROR,
+					"creation was interrupted (carved restarted): delete the server and create it again",
+					0, 0);
+			repaired++;
+			break;
+		case DB_SERVER_DELETING:
+			carve_err_clear(&err);
+			if (destroy(d, s, &err) < 0)
+				log_warning("reconcile: server '%s': finish delete: %s", s->name,
+					    err.msg);
+			repaired++;
+			break;
+		case DB_SERVER_STARTING:
+		case DB_SERVER_RUNNING:
+		case DB_SERVER_STOPPING:
+		case DB_SERVER_STOPPED:
+		case DB_SERVER_ERROR:
+			(void)monitor_status(dir, &st, NULL);
+			if (st.running) {
+				if (s->state != DB_SERVER_RUNNING || s->pid != st.init_pid)
+					repaired++;
+				(void)set_state(d, s->id, -1, DB_SERVER_RUNNING, NULL, st.init_pid,
+						st.monitor_pid);
+				if (watcher_add(d->watcher, s->id) < 0)
+					log_warning("reconcile: server '%s': cannot watch its monitor",
+						    s->name);
+				running++;
+			} else if (s->state == DB_SERVER_STARTING || s->state == DB_SERVER_RUNNING ||
+				   s->state == DB_SERVER_STOPPING) {
+				exit_reason(&st, " while carved was down", reason, sizeof(reason));
+				(void)set_state(d, s->id, -1, DB_SERVER_STOPPED, reason, 0, 0);
+				repaired++;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	db_server_list_free(l, n);
+	log_info("reconciled %zu servers: %u running, %u records repaired", n, running, repaired);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Server lifecycle on the host, for the "container" kind: preparing the root filesystem,
+ * launching the monitor, stopping, deleting, and watching running servers so that a server whose
+ * init exits on its own is recorded as stopped. The state machine:
+ *
+ *    creating --> stopped --> starting --> running --> stopping --> stopped
+ *                  |  ^          |                                    |
+ *                  |  '----------+---- error <------------------------'
+ *                  '--> deleting --> (gone)          (error: start or stop failed;
+ *                                                      start and delete are allowed from it)
+ *
+ * API handlers move a server into starting/stopping/deleting with a compare-and-set on the
+ * database row (so a second request gets 409 naming the state) and queue a task; the task
+ * finishes the transition. The watcher thread owns the epoll set of monitor connections.
+ */
+#ifndef CARVE_DAEMON_SERVERS_H
+#define CARVE_DAEMON_SERVERS_H
+
+#include "daemon/daemon.h"
+#include "daemon/tasks.h"
+
+struct server_op {
+	char server_id[33];
+	char tenant_id[33];
+};
+
+int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		       struct carve_error *err);
+int server_task_start(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		      struct carve_error *err);
+int server_task_stop(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		     struct carve_error *err);
+int server_task_restart(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			struct carve_error *err);
+int server_task_delete(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		       struct carve_error *err);
+
+int watcher_new(struct daemon *d, struct watcher **ret);
+struct watcher *watcher_free(struct watcher *w);
+/* Watch a running server's monitor; when it goes away the server becomes stopped. */
+int watcher_add(struct watcher *w, const char *server_id);
+
+/* At start-up: compare every server row with what really runs and repair the row. */
+int servers_reconcile(struct daemon *d);
+
+#endif

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The built-in busybox template: a root filesystem made from the host's static busybox
+ * (Debian's busybox-static), with busybox init as the server's init. Built once under
+ * <state-dir>/templates/busybox/rootfs (owned by uid 0, unshifted; servers get shifted copies)
+ * and recorded in the database.
+ */
+#define LOG_DOMAIN "templates"
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/fd-util.h"
+#include "base/log.h"
+#include "base/string-util.h"
+#include "daemon/daemon.h"
+
+#define BUSYBOX "/bin/busybox"
+
+static const char inittab[] =
+	"# carve busybox template: busybox init runs these\n"
+	"::sysinit:/etc/init.d/rcS\n"
+	"::respawn:/sbin/syslogd -n -O /var/log/messages\n"
+	"::shutdown:/bin/echo carve: powering off\n";
+
+static const char rcs[] = "#!/bin/sh\n"
+			  "mkdir -p /run /var/log /tmp\n"
+			  "echo \"carve: $(hostname) up\"\n";
+
+static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+			     "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+static const char group[] = "root:x:0:\nnobody:x:65534:\n";
+static const char os_release[] = "NAME=BusyBox\nID=busybox\nPRETTY_NAME=\"BusyBox (carve template)\"\n";
+
+static int write_file(const char *root, const char *rel, const char *content, mode_t mode)
+{
+	char path[PATH_MAX];
+	cleanup_close int fd = -EBADF;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0)
+		return -errno;
+	return loop_write(fd, content, strlen(content));
+}
+
+static int copy_busybox(const char *root)
+{
+	char path[PATH_MAX];
+	cleanup_close int in = -EBADF, out = -EBADF;
+	struct stat st;
+
+	in = open(BUSYBOX, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/bin/busybox", root);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (out < 0)
+		return -errno;
+	for (off_t left = st.st_size; left > 0;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		left -= n;
+	}
+	return RET_NERRNO(fchmod(out, 0755));
+}
+
+/* busybox --list-full prints "usr/bin/wc" lines: make each a symlink to /bin/busybox. */
+static int link_applets(const char *root)
+{
+	FILE *f;
+	char line[256];
+	int status, r = 0;
+
+	f = popen(BUSYBOX " --list-full", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char path[PATH_MAX], dir[PATH_MAX];
+		char *nl = strchr(line, '\n'), *slash;
+
+		if (nl)
+			*nl = '\0';
+		if (!line[0] || strstr(line, "..") || line[0] == '/' || streq(line, "bin/busybox"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", root, line);
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		(void)mkdir_p(dir, 0755);
+		if (symlink("/bin/busybox", path) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+	}
+	status = pclose(f);
+	if (r < 0)
+		return r;
+	return status != 0 ? -EIO : 0;
+}
+
+static int build_rootfs(const char *root, struct carve_error *err)
+{
+	static const struct {
+		const char *path;
+		mode_t mode;
+	} dirs[] = {
+		{"bin", 0755},  {"sbin", 0755}, {"usr/bin", 0755}, {"usr/sbin", 0755},
+		{"etc/init.d", 0755}, {"proc", 0555}, {"sys", 0555}, {"dev", 0755},
+		{"tmp", 01777}, {"var/log", 0755}, {"run", 0755}, {"root", 0700},
+		{"home", 0755},
+	};
+	char path[PATH_MAX];
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, dirs[i].path);
+		r = mkdir_p(path, 0755);
+		if (r < 0 || chmod(path, dirs[i].mode) < 0)
+			return carve_err(err, r < 0 ? r : -errno, "create '%s'", path);
+	}
+	r = copy_busybox(root);
+	if (r < 0)
+		return carve_err(err, r, "copy %s", BUSYBOX);
+	r = link_applets(root);
+	if (r < 0)
+		return carve_err(err, r, "link busybox applets");
+	if ((r = write_file(root, "etc/inittab", inittab, 0644)) < 0 ||
+	    (r = write_file(root, "etc/init.d/rcS", rcs, 0755)) < 0 ||
+	    (r = write_file(root, "etc/passwd", passwd, 0644)) < 0 ||
+	    (r = write_file(root, "etc/group", group, 0644)) < 0 ||
+	    (r = write_file(root, "etc/os-release", os_release, 0644)) < 0 ||
+	    (r = write_file(root, "etc/hostname", "busybox\n", 0644)) < 0)
+		return carve_err(err, r, "write /etc files");
+	return 0;
+}
+
+int templates_bootstrap(struct daemon *d, struct carve_error *err)
+{
+	cleanup(db_template_freep) struct db_template *have = NULL;
+	char dir[PATH_MAX], root[PATH_MAX], partial[PATH_MAX + 16];
+	struct db_template t = {0};
+	int r;
+
+	r = db_template_get_by_name(d->db, "busybox", &have, NULL);
+	if (r >= 0 && access(have->rootfs_path, F_OK) == 0)
+		return 0;
+	if (access(BUSYBOX, X_OK) < 0)
+		return carve_err(err, -ENOENT,
+				 "template 'busybox': %s is missing (apt-get install busybox-static)",
+				 BUSYBOX);
+	snprintf(dir, sizeof(dir), "%s/templates/busybox", d->state_dir);
+	snprintf(root, sizeof(root), "%s/rootfs", dir);
+	snprintf(partial, sizeof(partial), "%s.partial", root);
+	r = mkdir_p(dir, 0700);
+	if (r < 0)
+		return carve_err(err, r, "template 'busybox': create '%s'", dir);
+	(void)rm_rf(partial);
+	(void)rm_rf(root);
+	r = mkdir(partial, 0755) < 0 ? -errno : build_rootfs(partial, err);
+	if (r >= 0 && rename(partial, root) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)rm_rf(partial);
+		if (!carve_err_isset(err))
+			carve_err(err, r, "build");
+		return carve_err_prefix(err, "template 'busybox'");
+	}
+	if (have)
+		return 0; /* the row exists; only the files were missing */
+	strscpy(t.name, "busybox", sizeof(t.name));
+	strscpy(t.kind, "container", sizeof(t.kind));
+	strscpy(t.os, "busybox", sizeof(t.os));
+	t.description = (char *)"BusyBox userland with busybox init (from the host's busybox-static)";
+	t.rootfs_path = root;
+	t.init = (char *)"/sbin/init";
+	t.stop_signal = SIGUSR2; /* busybox init: poweroff */
+	r = db_template_create(d->db, &t, err);
+	if (r < 0)
+		return carve_err_prefix(err, "template 'busybox'");
+	log_info("created template 'busybox' in %s", root);
+	return 0;
+}

@@ -1,2 +1,0 @@
-/* SPDX-License-Identifier: Apache-2.0 */ /* placeholder: being written */
-extern int carve_placeholder_http_http;

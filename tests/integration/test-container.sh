@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# A container server runs unprivileged in its own namespaces with its tenant's uid range, under a
+# monitor that is not carved's child; it survives kill -9 of carved and a restarted carved finds
+# it running.
+. "$(dirname "$0")/lib.sh"
+
+start_carved || exit 1
+mk_tenant acme
+api GET /tenants/acme
+base=$(jf .uid_base)
+mk_server web1 acme
+mk_server db1 acme
+check "rootfs of a new server is owned by the tenant's root" \
+	test "$(stat -c %u "$T/state/pools/default/$(server_field web1 .id)")" = "$base"
+
+server_do web1 start
+server_do db1 start
+expect_eq "web1 running" "$(server_field web1 .state)" running
+pid=$(server_field web1 .init_pid)
+check "init pid is alive" kill -0 "$pid"
+
+for ns in user pid mnt net uts ipc cgroup; do
+	check "init has its own $ns namespace" test "$(readlink /proc/$pid/ns/$ns)" != "$(readlink /proc/self/ns/$ns)"
+done
+read -r inside outside count < /proc/$pid/uid_map
+expect_eq "uid map is the tenant's range" "$inside $outside $count" "0 $base 65536"
+read -r inside outside count < /proc/$pid/gid_map
+expect_eq "gid map is the tenant's range" "$inside $outside $count" "0 $base 65536"
+expect_eq "init runs as the tenant's host uid" "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" "$base"
+expect_eq "init is pid 1 inside" "$(awk '/^NSpid:/ {print $3}' /proc/$pid/status)" 1
+expect_eq "hostname is the server name" "$(nsenter -t "$pid" -U -u hostname 2>/dev/null || nsenter -t "$pid" -u hostname)" web1
+check "root is the server's own copy" test "$(readlink /proc/$pid/root)" = /
+check "server sees its own files" test -x "/proc/$pid/root/bin/busybox"
+pid2=$(server_field db1 .init_pid)
+check "two servers are in different pid namespaces" test "$(readlink /proc/$pid/ns/pid)" != "$(readlink /proc/$pid2/ns/pid)"
+mon=$(awk '/^PPid:/ {print $2}' /proc/$pid/status)
+check "init's parent is the monitor" grep -q carve-monitor /proc/$mon/cmdline
+mppid=$(awk '/^PPid:/ {print $2}' /proc/$mon/status)
+check "monitor is not carved's child" test "$mppid" != "$CARVED_PID"
+check "monitor is in its own session" test "$(awk '{print $6}' /proc/$mon/stat)" = "$mon"
+
+# kill -9 carved: servers keep running; a new carved reports them running.
+kill -9 "$CARVED_PID"; wait "$CARVED_PID" 2>/dev/null; CARVED_PID=""
+sleep 0.3
+check "web1 survives kill -9 of carved" kill -0 "$pid"
+check "db1 survives kill -9 of carved" kill -0 "$pid2"
+start_carved || exit 1
+expect_eq "restarted carved reports web1 running" "$(server_field web1 .state)" running
+expect_eq "restarted carved knows web1's init" "$(server_field web1 .init_pid)" "$pid"
+server_do web1 stop
+expect_eq "web1 stopped after restart of carved" "$(server_field web1 .state)" stopped
+check "web1's init is gone" bash -c "! kill -0 $pid 2>/dev/null"
+expect_match "stop reason recorded" "$(server_field web1 .state_reason)" "init"
+
+# a server whose init exits by itself is seen as stopped
+kill -9 "$pid2"
+for _ in $(seq 1 50); do [ "$(server_field db1 .state)" = stopped ] && break; sleep 0.1; done
+expect_eq "server whose init died is stopped" "$(server_field db1 .state)" stopped
+expect_match "reason names the signal" "$(server_field db1 .state_reason)" "signal 9"
+
+# SIGTERM of carved leaves servers running too
+server_do web1 start
+pid=$(server_field web1 .init_pid)
+stop_carved
+expect_eq "carved exits 0 on SIGTERM with a server running" "$?" 0
+check "server survives SIGTERM of carved" kill -0 "$pid"
+start_carved || exit 1
+expect_eq "still running after a clean restart" "$(server_field web1 .state)" running
+server_do web1 restart
+npid=$(server_field web1 .init_pid)
+check "restart gives a new init" test "$npid" != "$pid"
+server_do web1 stop
+
+# delete removes the server's files
+id=$(server_field web1 .id)
+api DELETE /servers/web1
+[ "$(wait_task "$(jf .task.id)")" = succeeded ] || fail "delete task"
+api GET /servers/web1
+expect_eq "deleted server is gone" "$STATUS" 404
+check "its root filesystem is gone" test ! -e "$T/state/pools/default/$id"
+check "its run directory is gone" test ! -e "$T/run/servers/$id"
+finish
