@@ -101,11 +101,17 @@ char *format_size(uint64_t bytes, char *buf, size_t len)
 
 		if (whole == 0)
 			continue;
-		if (rest == 0)
+		if (rest == 0) {
 			snprintf(buf, len, "%" PRIu64 "%c", whole, suffix[i]);
-		else /* one decimal, rounded down: for display; exact values have none */
-			snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%c", whole, rest * 10 / unit,
-				 suffix[i]);
+		} else {
+			/* one decimal, rounded to nearest; a fraction always shows it is inexact */
+			uint64_t tenths = (uint64_t)(((unsigned __int128)rest * 10 + unit / 2) / unit);
+			if (tenths == 10) {
+				whole++;
+				tenths = 0;
+			}
+			snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%c", whole, tenths, suffix[i]);
+		}
 		return buf;
 	}
 	snprintf(buf, len, "%" PRIu64, bytes);

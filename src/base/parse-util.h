@@ -23,7 +23,7 @@
 int parse_size(const char *s, uint64_t *ret, struct carve_error *err);
 
 /* Format bytes for display with the largest binary unit it reaches: exact ("512M", "100") when
- * the value is a whole number of that unit, else one decimal rounded down ("1.5G"). */
+ * the value is a whole number of that unit, else one decimal rounded to nearest ("1.5G"). */
 char *format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Validate an object name (see CARVE_NAME_MAX). kind names the object in the message. */

@@ -27,20 +27,6 @@
 #include "daemon/servers.h"
 #include "daemon/tasks.h"
 
-int daemon_server_dir(const struct daemon *d, const char *server_id, char *buf, size_t len)
-{
-	if (!id_is_valid(server_id))
-		return -EINVAL;
-	if ((size_t)snprintf(buf, len, "%s/servers/%s", d->run_dir, server_id) >= len)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *t)
-{
-	return d->uid_base + t->uid_slot * 65536u;
-}
-
 static void help(void)
 {
 	printf("Usage: carved [OPTIONS]\n"

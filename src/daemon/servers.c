@@ -278,6 +278,7 @@ int server_task_delete(struct daemon *d, struct task_ctx *ctx, void *userdata,
 struct watch {
 	char server_id[33];
 	int fd;
+	struct watch *prev, *next;
 };
 
 struct watcher {
@@ -286,7 +287,21 @@ struct watcher {
 	int stop_fd;
 	pthread_t thread;
 	bool started;
+	pthread_mutex_t lock; /* guards the list of watches */
+	struct watch *head;
 };
+
+static void watch_unlink(struct watcher *w, struct watch *wt)
+{
+	pthread_mutex_lock(&w->lock);
+	if (wt->prev)
+		wt->prev->next = wt->next;
+	else
+		w->head = wt->next;
+	if (wt->next)
+		wt->next->prev = wt->prev;
+	pthread_mutex_unlock(&w->lock);
+}
 
 static void on_monitor_gone(struct daemon *d, const char *id)
 {
@@ -333,6 +348,7 @@ static void *watcher_main(void *arg)
 				continue;
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
 			safe_close(wt->fd);
+			watch_unlink(w, wt);
 			on_monitor_gone(w->d, wt->server_id);
 			free(wt);
 		}
@@ -348,6 +364,7 @@ int watcher_new(struct daemon *d, struct watcher **ret)
 	if (!w)
 		return -ENOMEM;
 	w->d = d;
+	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->epfd < 0 || w->stop_fd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0) {
@@ -374,7 +391,14 @@ struct watcher *watcher_free(struct watcher *w)
 		(void)!write(w->stop_fd, &one, sizeof(one));
 		pthread_join(w->thread, NULL);
 	}
-	/* Connections still in the set are closed with the process; monitors do not mind. */
+	/* Closing a watch connection tells a monitor nothing: servers keep running. */
+	while (w->head) {
+		struct watch *wt = w->head;
+		w->head = wt->next;
+		safe_close(wt->fd);
+		free(wt);
+	}
+	pthread_mutex_destroy(&w->lock);
 	safe_close(w->stop_fd);
 	safe_close(w->epfd);
 	free(w);
@@ -404,8 +428,15 @@ int watcher_add(struct watcher *w, const char *server_id)
 		return r;
 	}
 	ev.data.ptr = wt;
+	pthread_mutex_lock(&w->lock);
+	wt->next = w->head;
+	if (w->head)
+		w->head->prev = wt;
+	w->head = wt;
+	pthread_mutex_unlock(&w->lock);
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, wt->fd, &ev) < 0) {
 		r = -errno;
+		watch_unlink(w, wt);
 		safe_close(wt->fd);
 		free(wt);
 		return r;

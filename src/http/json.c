@@ -174,7 +174,7 @@ int json_parse_object(const char *body, size_t len, const char *const *allowed, 
 	return 0;
 }
 
-/* NULL when absent or JSON null; -ENOENT when required. */
+/* NULL when absent or JSON null; -EINVAL (field named) when required. */
 static int lookup(json_t *obj, const char *key, bool required, json_t **ret,
 		  struct carve_error *err)
 {
@@ -183,7 +183,7 @@ static int lookup(json_t *obj, const char *key, bool required, json_t **ret,
 	if (!v || json_is_null(v)) {
 		*ret = NULL;
 		if (required)
-			return carve_err_field(err, -ENOENT, key, "'%s': required", key);
+			return carve_err_field(err, -EINVAL, key, "'%s': required field is missing", key);
 		return 0;
 	}
 	*ret = v;

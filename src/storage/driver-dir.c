@@ -54,7 +54,26 @@ static int report(struct copy_ctx *c, bool force)
 	if (!force && c->done - c->last_report < (4u << 20))
 		return 0;
 	c->last_report = c->done;
-	return c->opts->progress(c->done, c->total, c->opts->userdata);
+	/* a source file that grew while we copied must not push done past total */
+	return c->opts->progress(c->done, c->total < c->done ? c->done : c->total,
+				 c->opts->userdata);
+}
+
+/* The largest shifted id must stay below (uid_t)-1, which chown(2) reads as "leave unchanged",
+ * and must not wrap around to host root. */
+static int check_shift(const struct storage_clone_opts *opts, struct carve_error *err)
+{
+	uint64_t range = opts && opts->id_range ? opts->id_range : 65536;
+
+	if (!opts)
+		return 0;
+	if ((uint64_t)opts->uid_shift + range > UINT32_MAX)
+		return carve_err(err, -EOVERFLOW, "uid shift %u with id range %u passes the largest id",
+				 (unsigned)opts->uid_shift, (unsigned)range);
+	if ((uint64_t)opts->gid_shift + range > UINT32_MAX)
+		return carve_err(err, -EOVERFLOW, "gid shift %u with id range %u passes the largest id",
+				 (unsigned)opts->gid_shift, (unsigned)range);
+	return 0;
 }
 
 static int measure(int dfd, uint64_t *total)
@@ -93,20 +112,40 @@ static int measure(int dfd, uint64_t *total)
 	return 0;
 }
 
-static int copy_data(int in, int out, uint64_t size, struct copy_ctx *c)
+static int copy_range(int in, int out, uint64_t off, uint64_t len, uint64_t *ret_copied,
+		      struct copy_ctx *c)
 {
-	uint64_t left = size;
+	loff_t ioff = (loff_t)off, ooff = (loff_t)off;
+	bool fallback = false;
+	uint64_t copied = 0;
 	int r;
 
-	while (left > 0) {
-		size_t chunk = left > (8u << 20) ? (8u << 20) : (size_t)left;
-		ssize_t n = copy_file_range(in, NULL, out, NULL, chunk, 0);
+	while (copied < len) {
+		size_t chunk = len - copied > (8u << 20) ? (8u << 20) : (size_t)(len - copied);
+		ssize_t n = -1;
 
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP)) {
+		if (!fallback) {
+			n = copy_file_range(in, &ioff, out, &ooff, chunk, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+				      errno == EINVAL))
+				fallback = true;
+		}
+		if (fallback) {
 			char buf[65536];
-			n = read(in, buf, sizeof(buf) < chunk ? sizeof(buf) : chunk);
-			if (n > 0 && loop_write(out, buf, (size_t)n) < 0)
-				return -errno;
+
+			n = pread(in, buf, sizeof(buf) < chunk ? sizeof(buf) : chunk, ioff);
+			if (n > 0) {
+				for (ssize_t w = 0; w < n;) {
+					ssize_t k = pwrite(out, buf + w, (size_t)(n - w), ooff + w);
+					if (k < 0 && errno == EINTR)
+						continue;
+					if (k <= 0)
+						return k < 0 ? -errno : -EIO;
+					w += k;
+				}
+				ioff += n;
+				ooff += n;
+			}
 		}
 		if (n < 0) {
 			if (errno == EINTR)
@@ -115,12 +154,59 @@ static int copy_data(int in, int out, uint64_t size, struct copy_ctx *c)
 		}
 		if (n == 0)
 			break; /* the source shrank while we copied */
-		left -= (uint64_t)n;
+		copied += (uint64_t)n;
 		c->done += (uint64_t)n;
 		r = report(c, false);
 		if (r < 0)
 			return r;
 	}
+	*ret_copied = copied;
+	return 0;
+}
+
+/* Copy size bytes, keeping holes: templates hold sparse files (lastlog, images) that would
+ * otherwise be allocated in every clone. Holes count as done for progress. */
+static int copy_data(int in, int out, uint64_t size, struct copy_ctx *c)
+{
+	uint64_t off = 0;
+	int r;
+
+	while (off < size) {
+		off_t data = lseek(in, (off_t)off, SEEK_DATA), hole;
+		uint64_t end, want, copied;
+
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)size; /* only a hole is left */
+		else if (data < 0 && errno == EINVAL)
+			data = (off_t)off; /* no SEEK_DATA here: copy everything */
+		else if (data < 0)
+			return -errno;
+		if ((uint64_t)data > size)
+			data = (off_t)size;
+		if ((uint64_t)data > off) {
+			c->done += (uint64_t)data - off;
+			off = (uint64_t)data;
+			r = report(c, false);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		hole = lseek(in, (off_t)off, SEEK_HOLE);
+		end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+		if (end <= off)
+			end = size;
+		want = end - off;
+		r = copy_range(in, out, off, want, &copied, c);
+		if (r < 0)
+			return r;
+		off += copied;
+		if (copied < want) {
+			size = off; /* the source shrank */
+			break;
+		}
+	}
+	if (ftruncate(out, (off_t)size) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -221,6 +307,8 @@ static int copy_entry(int sdir, int ddir, const char *name, const char *rel, str
 		if (first) {
 			if (linkat(c->dst_root, first, ddir, name, 0) < 0)
 				return carve_err(c->err, -errno, "'%s': link to '%s'", rel, first);
+			/* measure() counted every name */
+			c->done += (uint64_t)st.st_size;
 			return 0;
 		}
 		s = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -256,7 +344,8 @@ static int copy_entry(int sdir, int ddir, const char *name, const char *rel, str
 	} else if (S_ISFIFO(st.st_mode)) {
 		if (mkfifoat(ddir, name, 0600) < 0 ||
 		    fchownat(ddir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    fchmodat(ddir, name, st.st_mode & 07777, 0) < 0)
+		    fchmodat(ddir, name, st.st_mode & 07777, 0) < 0 ||
+		    utimensat(ddir, name, times, AT_SYMLINK_NOFOLLOW) < 0)
 			return carve_err(c->err, -errno, "'%s': fifo", rel);
 	}
 	/* Device nodes and sockets are not copied: /dev is provided by the runtime. */
@@ -268,11 +357,15 @@ int storage_copy_tree(const char *src, const char *dst, const struct storage_clo
 {
 	cleanup_close int s = -EBADF, d = -EBADF;
 	struct copy_ctx c = {.opts = opts, .err = err};
+	struct timespec times[2];
 	struct stat st;
 	uid_t uid;
 	gid_t gid;
 	int r;
 
+	r = check_shift(opts, err);
+	if (r < 0)
+		return r;
 	s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s < 0)
 		return carve_err(err, -errno, "source '%s'", src);
@@ -290,10 +383,15 @@ int storage_copy_tree(const char *src, const char *dst, const struct storage_clo
 	r = copy_dir(s, d, "", &c);
 	if (r >= 0)
 		r = shift_id(&c, "/", st.st_uid, st.st_gid, &uid, &gid);
-	if (r >= 0 && (fchown(d, uid, gid) < 0 || fchmod(d, st.st_mode & 07777) < 0))
-		r = carve_err(err, -errno, "destination '%s': set owner", dst);
-	if (r >= 0)
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	if (r >= 0 && (fchown(d, uid, gid) < 0 || fchmod(d, st.st_mode & 07777) < 0 ||
+		       futimens(d, times) < 0))
+		r = carve_err(err, -errno, "destination '%s': set owner and mode", dst);
+	if (r >= 0) {
+		c.total = c.done; /* the source may have changed since measure() */
 		r = report(&c, true);
+	}
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
 	free(c.links);
@@ -303,9 +401,15 @@ int storage_copy_tree(const char *src, const char *dst, const struct storage_clo
 static int dir_init(struct storage_pool *pool, struct carve_error *err)
 {
 	int r = mkdir_p(pool->path, 0700);
+	struct stat st;
 
 	if (r < 0)
 		return carve_err(err, r, "create '%s'", pool->path);
+	/* mkdir_p() accepts anything that exists under the name */
+	if (stat(pool->path, &st) < 0)
+		return carve_err(err, -errno, "'%s'", pool->path);
+	if (!S_ISDIR(st.st_mode))
+		return carve_err(err, -ENOTDIR, "'%s' is not a directory", pool->path);
 	return 0;
 }
 
@@ -332,13 +436,19 @@ static int dir_volume_clone_tree(struct storage_pool *pool, const char *src_dir,
 	if (r < 0)
 		return carve_err(err, r, "volume '%s'", volume);
 	snprintf(partial, sizeof(partial), "%s.partial", path);
-	(void)rm_rf(partial); /* left by a crash */
+	/* rename(2) would silently replace an empty directory */
+	if (storage_volume_exists(pool, volume) > 0)
+		return carve_err(err, -EEXIST, "volume '%s': already exists", volume);
+	r = rm_rf(partial); /* left by a crash */
+	if (r < 0)
+		return carve_err(err, r, "volume '%s': remove stale '%s'", volume, partial);
 	r = storage_copy_tree(src_dir, partial, opts, err);
 	if (r < 0) {
 		(void)rm_rf(partial);
-		return carve_err_prefix(err, "volume '%s': copy from '%s'", volume, src_dir);
+		carve_err_prefix(err, "volume '%s': copy from '%s'", volume, src_dir);
+		return r;
 	}
-	if (rename(partial, path) < 0) {
+	if (renameat2(AT_FDCWD, partial, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
 		r = -errno;
 		(void)rm_rf(partial);
 		return carve_err(err, r, "volume '%s': rename into place", volume);

@@ -19,14 +19,17 @@ int storage_pool_open(const char *driver, const char *name, const char *path,
 	struct storage_pool *p;
 	int r;
 
+	r = parse_name(name, "pool", err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ELEMENTSOF(drivers); i++)
 		if (streq(drivers[i]->name, driver))
 			ops = drivers[i];
 	if (!ops)
-		return carve_err(err, -EINVAL, "pool '%s': unknown driver '%s'", name, driver);
-	r = parse_name(name, "pool", err);
-	if (r < 0)
-		return r;
+		return carve_err(err, -EINVAL, "pool '%s': unknown driver '%.32s'", name,
+				 driver ? driver : "");
+	if (!path || !*path)
+		return carve_err(err, -EINVAL, "pool '%s': path is empty", name);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -39,7 +42,8 @@ int storage_pool_open(const char *driver, const char *name, const char *path,
 	r = ops->init(p, err);
 	if (r < 0) {
 		free(p);
-		return carve_err_prefix(err, "pool '%s'", name);
+		carve_err_prefix(err, "pool '%s'", name);
+		return r;
 	}
 	*ret = p;
 	return 0;

@@ -3,7 +3,7 @@
  * The base parsers for user input: parse_size/format_size, parse_name, parse_uint64, parse_id.
  * Invariants: each parser agrees with its predicate, accepted values are in range and canonical,
  * and format_size() round-trips through parse_size(): exactly when the format has no fraction,
- * never above and less than a tenth of a unit below when it has one.
+ * within half a tenth of a unit when it has one.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -21,8 +21,13 @@ static void check_format_roundtrip(uint64_t x)
 	format_size(x, buf, sizeof(buf));
 	n = strlen(buf);
 	fuzz_assert(n > 0 && n < sizeof(buf));
+	if (x > INT64_MAX) /* not a size parse_size() accepts */
+		return;
 	r = parse_size(buf, &back, NULL);
 	p = strchr(buf, '.');
+	/* just below 2^63 the display may round up past the largest size */
+	if (r == -ERANGE && p && x > (uint64_t)INT64_MAX - (UINT64_C(1) << 60) / 20)
+		return;
 	fuzz_assert(r == 0);
 	if (!p) {
 		fuzz_assert(back == x);
@@ -50,10 +55,9 @@ static void check_format_roundtrip(uint64_t x)
 	default:
 		fuzz_assert(!"a fraction without a suffix");
 	}
-	/* format rounds down to a tenth of a unit, parse truncates to a byte */
-	fuzz_assert(back <= x);
-	diff = x - back;
-	fuzz_assert(diff < unit / 10 + 1);
+	/* format rounds to the nearest tenth of a unit, parse truncates to a byte */
+	diff = back > x ? back - x : x - back;
+	fuzz_assert(diff <= unit / 20 + 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

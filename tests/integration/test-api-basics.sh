@@ -61,6 +61,8 @@ api POST /servers '{"name":"web1","template":"busybox","tenant":"nope"}'
 expect_eq "unknown tenant is 404" "$STATUS" 404
 api POST /servers '{"name":"web1","template":"busybox"}'
 expect_eq "admin must name the tenant" "$STATUS/$(jf .error.field)" 400/tenant
+api POST /servers '{"name":"web1","tenant":"acme"}'
+expect_eq "missing required field is 400 naming it" "$STATUS/$(jf .error.field)" 400/template
 api POST /servers '[1,2,3]'
 expect_eq "array body is 400" "$STATUS" 400
 deep=$(printf '{"a":%.0s' $(seq 1 40))1$(printf '}%.0s' $(seq 1 40))

@@ -193,7 +193,7 @@ static void test_getters(void **state)
 	str = "untouched";
 	assert_int_equal(json_get_string(v, "missing", false, 0, &str, &err), 0);
 	assert_string_equal(str, "untouched");
-	assert_int_equal(json_get_string(v, "missing", true, 0, &str, &err), -ENOENT);
+	assert_int_equal(json_get_string(v, "missing", true, 0, &str, &err), -EINVAL);
 	assert_string_equal(err.field, "missing");
 	carve_err_clear(&err);
 	/* null counts as absent */
@@ -238,7 +238,7 @@ static void test_getters(void **state)
 	json_decref(v);
 
 	/* not an object */
-	assert_int_equal(json_get_uint(NULL, "vcpus", true, 0, 1, &u, &err), -ENOENT);
+	assert_int_equal(json_get_uint(NULL, "vcpus", true, 0, 1, &u, &err), -EINVAL);
 }
 
 int main(void)
