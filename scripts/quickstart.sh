@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 state=$(realpath -m "${1:-$PWD/state}")
 scripts/deps.sh
-[ -f build/build.ninja ] || meson setup build --buildtype=release -Dtests=false >/dev/null
+[ -f build/build.ninja ] || meson setup build -Dtests=false >/dev/null
 ninja -C build >/dev/null
 cat <<MSG
 quickstart: built build/src/daemon/carved and build/src/cli/carve

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,20 @@ int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-static int rm_rf_at(int dfd, const char *name, dev_t dev)
+/* Which mount an fd (or dfd/name, not followed) lives on. A bind mount from the same filesystem
+ * keeps st_dev, so st_dev alone would let rm_rf() walk into it; the mount id tells them apart.
+ * 0 when the kernel cannot say (before 5.8), leaving st_dev as the only check. */
+static uint64_t mount_id_at(int dfd, const char *name, int flags)
+{
+	const int at = flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
+	struct statx sx;
+
+	if (statx(dfd, name, at, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return sx.stx_mnt_id;
+}
+
+static int rm_rf_at(int dfd, const char *name, dev_t dev, uint64_t mnt_id)
 {
 	cleanup_close int fd = -EBADF;
 	cleanup_closedir DIR *d = NULL;
@@ -185,6 +199,8 @@ static int rm_rf_at(int dfd, const char *name, dev_t dev)
 		return -errno;
 	if (st.st_dev != dev)
 		return -EBUSY;
+	if (mnt_id != 0 && mount_id_at(fd, "", AT_EMPTY_PATH) != mnt_id)
+		return -EBUSY;
 	d = fdopendir(fd);
 	if (!d)
 		return -errno;
@@ -194,11 +210,11 @@ static int rm_rf_at(int dfd, const char *name, dev_t dev)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (de->d_type == DT_DIR)
-			q = rm_rf_at(dirfd(d), de->d_name, dev);
+			q = rm_rf_at(dirfd(d), de->d_name, dev, mnt_id);
 		else
 			q = RET_NERRNO(unlinkat(dirfd(d), de->d_name, 0));
 		if (q == -EISDIR)
-			q = rm_rf_at(dirfd(d), de->d_name, dev);
+			q = rm_rf_at(dirfd(d), de->d_name, dev, mnt_id);
 		if (q < 0 && q != -ENOENT && r == 0)
 			r = q;
 	}
@@ -216,7 +232,7 @@ int rm_rf(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISDIR(st.st_mode))
 		return RET_NERRNO(unlink(path));
-	return rm_rf_at(AT_FDCWD, path, st.st_dev);
+	return rm_rf_at(AT_FDCWD, path, st.st_dev, mount_id_at(AT_FDCWD, path, 0));
 }
 
 int close_all_fds(const int *except, size_t n_except)

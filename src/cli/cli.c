@@ -180,7 +180,8 @@ int cli_request(struct cli *cli, const char *method, const char *path, json_t *b
 	if (r < 0)
 		return r;
 	r = carve_client_request(cli->client, method, path, body, ret, &status, err);
-	if (r < 0 && status == 401 && !cli->cfg.token && !streq(path, "/login")) {
+	if (r < 0 && status == 401 && !cli->cfg.token && !streq(path, "/login") &&
+	    !strstr(err->msg, "carve login")) {
 		size_t n = strlen(err->msg);
 
 		snprintf(err->msg + n, sizeof(err->msg) - n,

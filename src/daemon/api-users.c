@@ -17,9 +17,11 @@ static int find_user(struct daemon *d, const struct caller *c, const char *name,
 	r = db_user_get_by_name(d->db, name, &u, NULL);
 	if (r < 0 && r != -ENOENT)
 		return carve_err(err, r, "user '%s'", name);
+	/* A caller without a tenant (an admin's token limited to a tenant role) sees only itself:
+	 * the provider admins are no tenant it could own. */
 	if (r == -ENOENT ||
 	    (!caller_is_admin(c) && !streq(u->id, c->user_id) &&
-	     (!auth_role_has_right(c->role, AUTH_RIGHT_USERS_READ) ||
+	     (!auth_role_has_right(c->role, AUTH_RIGHT_USERS_READ) || !c->tenant_id[0] ||
 	      !streq(u->tenant_id, c->tenant_id))))
 		return carve_err(err, -ENOENT, "user '%s' not found", name);
 	*ret = TAKE_PTR(u);

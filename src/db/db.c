@@ -446,7 +446,7 @@ static int check_integrity(struct db *db, struct carve_error *err)
 
 static int migrate(struct db *db, struct carve_error *err)
 {
-	int version, r;
+	int version = 0, r;
 
 	r = db_transaction_begin(db, err);
 	if (r < 0)
@@ -573,7 +573,7 @@ struct db *db_close(struct db *db)
 int db_schema_version(struct db *db)
 {
 	DB_LOCKED(db);
-	int v, r;
+	int v = 0, r;
 
 	r = read_user_version(db, &v, NULL);
 	return r < 0 ? r : v;

@@ -40,8 +40,8 @@ static int shift_id(struct copy_ctx *c, const char *rel, uid_t uid, gid_t gid, u
 
 	if (uid >= range || gid >= range)
 		return carve_err(c->err, -EOVERFLOW,
-				 "'%s': owner %u:%u is outside the template's id range (0..%u)", rel,
-				 (unsigned)uid, (unsigned)gid, range - 1);
+				 "'%s': owner %u:%u is outside the template's id range (0..%u)",
+				 rel, (unsigned)uid, (unsigned)gid, range - 1);
 	*ret_uid = uid + (c->opts ? c->opts->uid_shift : 0);
 	*ret_gid = gid + (c->opts ? c->opts->gid_shift : 0);
 	return 0;
@@ -68,10 +68,12 @@ static int check_shift(const struct storage_clone_opts *opts, struct carve_error
 	if (!opts)
 		return 0;
 	if ((uint64_t)opts->uid_shift + range > UINT32_MAX)
-		return carve_err(err, -EOVERFLOW, "uid shift %u with id range %u passes the largest id",
+		return carve_err(err, -EOVERFLOW,
+				 "uid shift %u with id range %u passes the largest id",
 				 (unsigned)opts->uid_shift, (unsigned)range);
 	if ((uint64_t)opts->gid_shift + range > UINT32_MAX)
-		return carve_err(err, -EOVERFLOW, "gid shift %u with id range %u passes the largest id",
+		return carve_err(err, -EOVERFLOW,
+				 "gid shift %u with id range %u passes the largest id",
 				 (unsigned)opts->gid_shift, (unsigned)range);
 	return 0;
 }
@@ -99,8 +101,9 @@ static int measure(int dfd, uint64_t *total)
 		if (S_ISREG(st.st_mode)) {
 			*total += (uint64_t)st.st_size;
 		} else if (S_ISDIR(st.st_mode)) {
-			cleanup_close int sub = openat(dirfd(d), de->d_name,
-						       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int sub =
+				openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			int r;
 			if (sub < 0)
 				return -errno;
@@ -273,8 +276,8 @@ static int copy_entry(int sdir, int ddir, const char *name, const char *rel, str
 {
 	struct timespec times[2];
 	struct stat st;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int r;
 
 	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -303,6 +306,7 @@ static int copy_entry(int sdir, int ddir, const char *name, const char *rel, str
 	} else if (S_ISREG(st.st_mode)) {
 		cleanup_close int s = -EBADF, d = -EBADF;
 		const char *first = st.st_nlink > 1 ? find_link(c, &st) : NULL;
+		struct stat now;
 
 		if (first) {
 			if (linkat(c->dst_root, first, ddir, name, 0) < 0)
@@ -311,9 +315,14 @@ static int copy_entry(int sdir, int ddir, const char *name, const char *rel, str
 			c->done += (uint64_t)st.st_size;
 			return 0;
 		}
-		s = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		/* O_NONBLOCK: a FIFO swapped in since fstatat() must not hang the copy */
+		s = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (s < 0)
 			return carve_err(c->err, -errno, "'%s': open", rel);
+		if (fstat(s, &now) < 0)
+			return carve_err(c->err, -errno, "'%s': stat", rel);
+		if (!S_ISREG(now.st_mode) || now.st_ino != st.st_ino || now.st_dev != st.st_dev)
+			return carve_err(c->err, -ESTALE, "'%s': replaced while copying", rel);
 		d = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (d < 0)
 			return carve_err(c->err, -errno, "'%s': create", rel);
@@ -359,8 +368,8 @@ int storage_copy_tree(const char *src, const char *dst, const struct storage_clo
 	struct copy_ctx c = {.opts = opts, .err = err};
 	struct timespec times[2];
 	struct stat st;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int r;
 
 	r = check_shift(opts, err);
@@ -391,6 +400,8 @@ int storage_copy_tree(const char *src, const char *dst, const struct storage_clo
 	if (r >= 0) {
 		c.total = c.done; /* the source may have changed since measure() */
 		r = report(&c, true);
+		if (r < 0)
+			r = carve_err(err, r, "destination '%s': cancelled", dst);
 	}
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
@@ -426,9 +437,8 @@ static int dir_volume_create(struct storage_pool *pool, const char *volume, uint
 	return 0;
 }
 
-static int dir_volume_clone_tree(struct storage_pool *pool, const char *src_dir,
-				 const char *volume, const struct storage_clone_opts *opts,
-				 struct carve_error *err)
+static int dir_volume_clone_tree(struct storage_pool *pool, const char *src_dir, const char *volume,
+				 const struct storage_clone_opts *opts, struct carve_error *err)
 {
 	char path[PATH_MAX], partial[PATH_MAX + 16];
 	int r = storage_volume_path(pool, volume, path, sizeof(path));
@@ -465,7 +475,9 @@ static int dir_volume_destroy(struct storage_pool *pool, const char *volume,
 	if (r < 0)
 		return carve_err(err, r, "volume '%s'", volume);
 	snprintf(partial, sizeof(partial), "%s.partial", path);
-	(void)rm_rf(partial);
+	r = rm_rf(partial);
+	if (r < 0)
+		return carve_err(err, r, "volume '%s': remove '%s'", volume, partial);
 	r = rm_rf(path);
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': remove '%s'", volume, path);
@@ -493,8 +505,9 @@ static int usage_walk(int dfd, uint64_t *used)
 			continue;
 		*used += (uint64_t)st.st_blocks * 512;
 		if (S_ISDIR(st.st_mode)) {
-			cleanup_close int sub = openat(dirfd(d), de->d_name,
-						       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int sub =
+				openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0)
 				(void)usage_walk(sub, used);
 		}

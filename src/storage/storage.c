@@ -88,23 +88,23 @@ int storage_volume_exists(const struct storage_pool *p, const char *volume)
 static int check_volume(const struct storage_pool *p, const char *volume, struct carve_error *err)
 {
 	if (!name_is_valid(volume) && !id_is_valid(volume))
-		return carve_err(err, -EINVAL, "pool '%s': volume name '%.64s' is not valid", p->name,
-				 volume);
+		return carve_err(err, -EINVAL, "pool '%s': volume name '%.64s' is not valid",
+				 p->name, volume);
 	return 0;
 }
 
-#define CALL_OP(p, op, volume, err, ...)                                                           \
-	({                                                                                         \
-		int _r = check_volume(p, volume, err);                                             \
-		if (_r >= 0) {                                                                     \
-			if (!(p)->ops->op)                                                         \
-				_r = carve_err(err, -EOPNOTSUPP,                                   \
-					       "pool '%s': driver '%s' does not support " #op,     \
-					       (p)->name, (p)->ops->name);                         \
-			else                                                                       \
-				_r = (p)->ops->op(__VA_ARGS__);                                    \
-		}                                                                                  \
-		_r;                                                                                \
+#define CALL_OP(p, op, volume, err, ...)                                                       \
+	({                                                                                     \
+		int _r = check_volume(p, volume, err);                                         \
+		if (_r >= 0) {                                                                 \
+			if (!(p)->ops->op)                                                     \
+				_r = carve_err(err, -EOPNOTSUPP,                               \
+					       "pool '%s': driver '%s' does not support " #op, \
+					       (p)->name, (p)->ops->name);                     \
+			else                                                                   \
+				_r = (p)->ops->op(__VA_ARGS__);                                \
+		}                                                                              \
+		_r;                                                                            \
 	})
 
 int storage_volume_create(struct storage_pool *p, const char *volume, uint64_t size,
