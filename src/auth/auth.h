@@ -43,7 +43,7 @@ int auth_password_generate(char *buf, size_t len);
 enum auth_right {
 	AUTH_RIGHT_SERVERS_READ,
 	AUTH_RIGHT_SERVERS_OPERATE, /* start, stop, restart */
-	AUTH_RIGHT_SERVERS_WRITE,   /* create, change, delete */
+	AUTH_RIGHT_SERVERS_WRITE, /* create, change, delete */
 	AUTH_RIGHT_TASKS_READ,
 	AUTH_RIGHT_TEMPLATES_READ,
 	AUTH_RIGHT_TEMPLATES_WRITE,

@@ -74,32 +74,32 @@ static inline void strv_freep(char ***v)
 #define cleanup_strv cleanup(strv_freep)
 
 /* DEFINE_CLEANUP_FUNC(struct foo, foo_free) defines foo_freep for cleanup(foo_freep). */
-#define DEFINE_CLEANUP_FUNC(type, func)                                                            \
-	static inline void func##p(type **p)                                                       \
-	{                                                                                          \
-		if (*p)                                                                            \
-			*p = func(*p);                                                             \
+#define DEFINE_CLEANUP_FUNC(type, func)      \
+	static inline void func##p(type **p) \
+	{                                    \
+		if (*p)                      \
+			*p = func(*p);       \
 	}
 
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		__typeof__(p) _tp = (p);                                                           \
-		(p) = NULL;                                                                        \
-		_tp;                                                                               \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _tp = (p); \
+		(p) = NULL;              \
+		_tp;                     \
 	})
 
-#define TAKE_FD(fd)                                                                                \
-	({                                                                                         \
-		int _tf = (fd);                                                                    \
-		(fd) = -EBADF;                                                                     \
-		_tf;                                                                               \
+#define TAKE_FD(fd)             \
+	({                      \
+		int _tf = (fd); \
+		(fd) = -EBADF;  \
+		_tf;            \
 	})
 
 /* For syscalls that return -1 and set errno: turn into -errno. */
-#define RET_NERRNO(expr)                                                                           \
-	({                                                                                         \
-		long _r = (long)(expr);                                                            \
-		_r < 0 ? -errno : (int)_r;                                                         \
+#define RET_NERRNO(expr)                   \
+	({                                 \
+		long _r = (long)(expr);    \
+		_r < 0 ? -errno : (int)_r; \
 	})
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))

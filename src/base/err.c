@@ -18,7 +18,7 @@ static void prepend(struct carve_error *err, const char *head)
 }
 
 _printf_(4, 0) static int verr(struct carve_error *err, int r, const char *field, const char *fmt,
-				va_list ap)
+			       va_list ap)
 {
 	char buf[CARVE_ERROR_MSG_MAX];
 

@@ -15,12 +15,15 @@
 #define CARVE_ERROR_MSG_MAX 1024
 
 struct carve_error {
-	int code;                      /* negative errno, 0 when unset */
+	int code; /* negative errno, 0 when unset */
 	char msg[CARVE_ERROR_MSG_MAX]; /* empty when unset */
-	char field[64];                /* the input field at fault, if any ("memory", "name") */
+	char field[64]; /* the input field at fault, if any ("memory", "name") */
 };
 
-#define CARVE_ERROR_INIT {0, "", ""}
+#define CARVE_ERROR_INIT  \
+	{                 \
+		0, "", "" \
+	}
 
 /* Set err (if non-NULL) to code r and the formatted message; returns r (negative). If err already
  * holds a message, the new one is prepended as context. */

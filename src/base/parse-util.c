@@ -105,7 +105,8 @@ char *format_size(uint64_t bytes, char *buf, size_t len)
 			snprintf(buf, len, "%" PRIu64 "%c", whole, suffix[i]);
 		} else {
 			/* one decimal, rounded to nearest; a fraction always shows it is inexact */
-			uint64_t tenths = (uint64_t)(((unsigned __int128)rest * 10 + unit / 2) / unit);
+			uint64_t tenths =
+				(uint64_t)(((unsigned __int128)rest * 10 + unit / 2) / unit);
 			if (tenths == 10) {
 				whole++;
 				tenths = 0;
@@ -148,9 +149,10 @@ int parse_name(const char *s, const char *kind, struct carve_error *err)
 		return carve_err(err, -EINVAL, "%s name is longer than %d characters", kind,
 				 CARVE_NAME_MAX);
 	if (!name_is_valid(s))
-		return carve_err(err, -EINVAL,
-				 "%s name '%.*s': use lowercase letters, digits and '-', starting with a letter and not ending with '-'",
-				 kind, (int)n, s);
+		return carve_err(
+			err, -EINVAL,
+			"%s name '%.*s': use lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+			kind, (int)n, s);
 	return 0;
 }
 
@@ -192,6 +194,7 @@ bool id_is_valid(const char *s)
 int parse_id(const char *s, struct carve_error *err)
 {
 	if (!id_is_valid(s))
-		return carve_err(err, -EINVAL, "'%.40s': not an id (32 hex characters)", s ? s : "");
+		return carve_err(err, -EINVAL, "'%.40s': not an id (32 hex characters)",
+				 s ? s : "");
 	return 0;
 }

@@ -17,8 +17,9 @@
 
 /*
  * Parse a size: a decimal number (fraction allowed) with an optional binary suffix
- * K, M, G, T, P, E (optionally followed by "i" and/or "B"; case-insensitive; 1K = 1024). A bare number
- * is bytes. Rejects empty strings, signs, whitespace, overflow (> 2^63-1) and trailing garbage.
+ * K, M, G, T, P, E (optionally followed by "i" and/or "B"; case-insensitive; 1K = 1024). A bare
+ * number is bytes. Rejects empty strings, signs, whitespace, overflow (> 2^63-1) and trailing
+ * garbage.
  */
 int parse_size(const char *s, uint64_t *ret, struct carve_error *err);
 

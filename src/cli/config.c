@@ -189,8 +189,8 @@ int cli_config_resolve(const char *flag_url, const char *flag_token, uid_t euid,
 	} else if ((v = nonempty_env("CARVE_URL"))) {
 		r = set_dup(&c.url, v);
 		c.url_source = CLI_SOURCE_ENV;
-	} else if (file.url && (file.token || euid != 0)) {
-		/* after logout (no secret kept) root falls back to the local socket */
+	} else if (file.url && (file.token || euid != 0 || startswith(file.url, "unix://"))) {
+		/* after logging out of a TCP address (no secret kept) root uses the local socket */
 		r = set_dup(&c.url, file.url);
 		c.url_source = CLI_SOURCE_CONFIG;
 	} else if (euid == 0) {

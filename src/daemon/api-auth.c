@@ -74,8 +74,9 @@ void api_logout(struct daemon *d, const struct caller *c, struct http_request *r
 	struct carve_error err = CARVE_ERROR_INIT;
 
 	if (!c->is_session) {
-		http_response_error(resp, 400, NULL,
-				    "not a login session: revoke API tokens with 'carve token revoke'");
+		http_response_error(
+			resp, 400, NULL,
+			"not a login session: revoke API tokens with 'carve token revoke'");
 		return;
 	}
 	if (db_token_delete(d->db, c->token_id, &err) < 0)
@@ -95,7 +96,10 @@ void api_whoami(struct daemon *d, const struct caller *c, struct http_request *r
 	}
 	http_response_json(resp, 200,
 			   json_pack("{s:o, s:s, s:s?, s:s, s:s}", "user", user, "name",
-				     c->user_name, "tenant", c->tenant_id[0] ? c->tenant_name : NULL,
-				     "role", db_role_to_string(c->role), "via",
-				     c->root ? "unix-root" : c->is_session ? "session" : "token"));
+				     c->user_name, "tenant",
+				     c->tenant_id[0] ? c->tenant_name : NULL, "role",
+				     db_role_to_string(c->role), "via",
+				     c->root	     ? "unix-root"
+				     : c->is_session ? "session"
+						     : "token"));
 }

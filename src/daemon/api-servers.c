@@ -55,9 +55,10 @@ static int find_server(struct daemon *d, const struct caller *c, struct http_req
 			return carve_err(err, -ENOENT, "server '%s' not found", name);
 		if (matches > 1) {
 			db_server_free(found);
-			return carve_err(err, -EBUSY,
-					 "server '%s' exists in %zu tenants: add ?tenant=NAME (carve --tenant)",
-					 name, matches);
+			return carve_err(
+				err, -EBUSY,
+				"server '%s' exists in %zu tenants: add ?tenant=NAME (carve --tenant)",
+				name, matches);
 		}
 		*ret = found;
 		return 0;
@@ -80,20 +81,24 @@ static int get_size(json_t *body, const char *key, const char *server, uint64_t 
 	} else if (json_is_string(v)) {
 		snprintf(a, sizeof(a), "%.31s", json_string_value(v));
 		if (parse_size(json_string_value(v), &x, NULL) < 0)
-			return carve_err_field(err, -EINVAL, key,
-					       "server '%s': %s '%s': not a size (use e.g. 512M, 2G)",
-					       server, key, a);
+			return carve_err_field(
+				err, -EINVAL, key,
+				"server '%s': %s '%s': not a size (use e.g. 512M, 2G)", server, key,
+				a);
 	} else {
-		return carve_err_field(err, -EINVAL, key,
-				       "server '%s': %s: must be a size string like \"512M\" or a number of bytes",
-				       server, key);
+		return carve_err_field(
+			err, -EINVAL, key,
+			"server '%s': %s: must be a size string like \"512M\" or a number of bytes",
+			server, key);
 	}
 	if (x < min)
-		return carve_err_field(err, -ERANGE, key, "server '%s': %s '%s': below the minimum %s",
-				       server, key, a, format_size(min, b, sizeof(b)));
+		return carve_err_field(err, -ERANGE, key,
+				       "server '%s': %s '%s': below the minimum %s", server, key, a,
+				       format_size(min, b, sizeof(b)));
 	if (x > max)
-		return carve_err_field(err, -ERANGE, key, "server '%s': %s '%s': above the maximum %s",
-				       server, key, a, format_size(max, b, sizeof(b)));
+		return carve_err_field(err, -ERANGE, key,
+				       "server '%s': %s '%s': above the maximum %s", server, key, a,
+				       format_size(max, b, sizeof(b)));
 	*ret = x;
 	return 0;
 }
@@ -164,8 +169,8 @@ void api_servers_list(struct daemon *d, const struct caller *c, struct http_requ
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name", "template", "vcpus", "memory", "kind", "tenant",
-					     NULL};
+	static const char *const fields[] = {"name", "template", "vcpus", "memory",
+					     "kind", "tenant",	 NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -195,10 +200,12 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 		return api_fail(resp, &err);
 	}
 	if (!streq(kind, "container")) {
-		http_response_error(resp, 422, "kind",
-				    streq(kind, "vm") ? "server '%s': kind 'vm' is not available on this host yet"
-						      : "server '%s': kind '%.16s': use container",
-				    name, kind);
+		http_response_error(
+			resp, 422, "kind",
+			streq(kind, "vm")
+				? "server '%s': kind 'vm' is not available on this host yet"
+				: "server '%s': kind '%.16s': use container",
+			name, kind);
 		return;
 	}
 	if (api_tenant_scope(d, c, tenant, true, &t, &err) < 0) {
@@ -209,8 +216,8 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 		    ? -ENOENT
 		    : db_template_get_by_name(d->db, template, &tpl, NULL);
 	if (r < 0) {
-		http_response_error(resp, 422, "template", "server '%s': template '%.64s' not found",
-				    name, template);
+		http_response_error(resp, 422, "template",
+				    "server '%s': template '%.64s' not found", name, template);
 		return;
 	}
 	if (!streq(tpl->kind, kind)) {
@@ -278,8 +285,8 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 	}
 	if (cur->state == DB_SERVER_DELETING || cur->state == DB_SERVER_CREATING) {
 		db_transaction_rollback(d->db);
-		http_response_error(resp, 409, NULL, "server '%s' is %s: cannot change it now", s->name,
-				    db_server_state_to_string(cur->state));
+		http_response_error(resp, 409, NULL, "server '%s' is %s: cannot change it now",
+				    s->name, db_server_state_to_string(cur->state));
 		return;
 	}
 	cur->vcpus = s->vcpus;

@@ -9,8 +9,9 @@
 static bool need_user(const struct caller *c, struct http_response *resp)
 {
 	if (c->root) {
-		http_response_error(resp, 400, NULL,
-				    "root on the unix socket is no user and has no tokens: create a user and log in");
+		http_response_error(
+			resp, 400, NULL,
+			"root on the unix socket is no user and has no tokens: create a user and log in");
 		return false;
 	}
 	return true;
@@ -54,7 +55,8 @@ void api_tokens_create(struct daemon *d, const struct caller *c, struct http_req
 		return;
 	if (json_get_string(body, "name", true, CARVE_NAME_MAX + 1, &name, &err) < 0 ||
 	    json_get_string(body, "role", false, 16, &role_s, &err) < 0 ||
-	    json_get_uint(body, "expires_in", false, 60, 10ULL * 366 * 86400, &expires_in, &err) < 0)
+	    json_get_uint(body, "expires_in", false, 60, 10ULL * 366 * 86400, &expires_in, &err) <
+		    0)
 		return api_fail(resp, &err);
 	if (parse_name(name, "token", &err) < 0) {
 		strscpy(err.field, "name", sizeof(err.field));
@@ -64,9 +66,10 @@ void api_tokens_create(struct daemon *d, const struct caller *c, struct http_req
 	if (role_s) {
 		t.role = db_role_from_string(role_s);
 		if (t.role < 0) {
-			carve_err_field(&err, -EINVAL, "role",
-					"token '%s': role '%.16s': use admin, owner, operator or viewer",
-					name, role_s);
+			carve_err_field(
+				&err, -EINVAL, "role",
+				"token '%s': role '%.16s': use admin, owner, operator or viewer",
+				name, role_s);
 			return api_fail(resp, &err);
 		}
 		if (auth_role_min(t.role, c->role) != t.role) {

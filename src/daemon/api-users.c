@@ -19,10 +19,9 @@ static int find_user(struct daemon *d, const struct caller *c, const char *name,
 		return carve_err(err, r, "user '%s'", name);
 	/* A caller without a tenant (an admin's token limited to a tenant role) sees only itself:
 	 * the provider admins are no tenant it could own. */
-	if (r == -ENOENT ||
-	    (!caller_is_admin(c) && !streq(u->id, c->user_id) &&
-	     (!auth_role_has_right(c->role, AUTH_RIGHT_USERS_READ) || !c->tenant_id[0] ||
-	      !streq(u->tenant_id, c->tenant_id))))
+	if (r == -ENOENT || (!caller_is_admin(c) && !streq(u->id, c->user_id) &&
+			     (!auth_role_has_right(c->role, AUTH_RIGHT_USERS_READ) ||
+			      !c->tenant_id[0] || !streq(u->tenant_id, c->tenant_id))))
 		return carve_err(err, -ENOENT, "user '%s' not found", name);
 	*ret = TAKE_PTR(u);
 	return 0;
@@ -76,13 +75,14 @@ void api_users_create(struct daemon *d, const struct caller *c, struct http_requ
 	role = db_role_from_string(role_s);
 	if (role < 0) {
 		carve_err_field(&err, -EINVAL, "role",
-				"user '%s': role '%.16s': use admin, owner, operator or viewer", name,
-				role_s);
+				"user '%s': role '%.16s': use admin, owner, operator or viewer",
+				name, role_s);
 		return api_fail(resp, &err);
 	}
 	if (!auth_role_may_grant(c->role, role)) {
-		http_response_error(resp, 403, "role", "user '%s': a %s may not create a user with role %s",
-				    name, db_role_to_string(c->role), db_role_to_string(role));
+		http_response_error(resp, 403, "role",
+				    "user '%s': a %s may not create a user with role %s", name,
+				    db_role_to_string(c->role), db_role_to_string(role));
 		return;
 	}
 	if (role == DB_ROLE_ADMIN) {
@@ -145,19 +145,22 @@ void api_users_patch(struct daemon *d, const struct caller *c, struct http_reque
 	if (role_s) {
 		enum db_role role = db_role_from_string(role_s);
 		if (role < 0) {
-			carve_err_field(&err, -EINVAL, "role",
-					"user '%s': role '%.16s': use admin, owner, operator or viewer",
-					u->name, role_s);
+			carve_err_field(
+				&err, -EINVAL, "role",
+				"user '%s': role '%.16s': use admin, owner, operator or viewer",
+				u->name, role_s);
 			return api_fail(resp, &err);
 		}
 		if (self && role != u->role) {
-			http_response_error(resp, 403, "role", "user '%s': you cannot change your own role",
-					    u->name);
+			http_response_error(resp, 403, "role",
+					    "user '%s': you cannot change your own role", u->name);
 			return;
 		}
-		if (!auth_role_may_grant(c->role, role) || (role == DB_ROLE_ADMIN) != (u->tenant_id[0] == '\0')) {
-			http_response_error(resp, 403, "role", "user '%s': role %s cannot be granted here",
-					    u->name, db_role_to_string(role));
+		if (!auth_role_may_grant(c->role, role) ||
+		    (role == DB_ROLE_ADMIN) != (u->tenant_id[0] == '\0')) {
+			http_response_error(resp, 403, "role",
+					    "user '%s': role %s cannot be granted here", u->name,
+					    db_role_to_string(role));
 			return;
 		}
 		u->role = role;
@@ -186,7 +189,8 @@ void api_users_delete(struct daemon *d, const struct caller *c, struct http_requ
 	if (find_user(d, c, http_request_param(req, "name"), &u, &err) < 0)
 		return api_fail(resp, &err);
 	if (streq(u->id, c->user_id)) {
-		http_response_error(resp, 409, NULL, "user '%s': you cannot delete yourself", u->name);
+		http_response_error(resp, 409, NULL, "user '%s': you cannot delete yourself",
+				    u->name);
 		return;
 	}
 	if (!auth_role_may_grant(c->role, u->role)) {

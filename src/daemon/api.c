@@ -25,7 +25,10 @@ struct api_binding {
 	const struct api_route *route;
 };
 
-#define R(m, p, f, right) {m, "/api/v1" p, f, right}
+#define R(m, p, f, right)                \
+	{                                \
+		m, "/api/v1" p, f, right \
+	}
 static const struct api_route routes[] = {
 	R("POST", "/login", api_login, RIGHT_NONE),
 	R("POST", "/logout", api_logout, RIGHT_ANY),
@@ -134,12 +137,14 @@ static bool authenticate(struct daemon *d, struct http_request *req, struct call
 			strscpy(c->user_name, "root", sizeof(c->user_name));
 			return true;
 		}
-		http_response_error(resp, 401, NULL,
-				    "authentication required: log in with 'carve login' or send an API token");
+		http_response_error(
+			resp, 401, NULL,
+			"authentication required: log in with 'carve login' or send an API token");
 		return false;
 	}
 	if (strncasecmp(auth, "Bearer ", 7) != 0) {
-		http_response_error(resp, 401, NULL, "unsupported authorization scheme (use Bearer)");
+		http_response_error(resp, 401, NULL,
+				    "unsupported authorization scheme (use Bearer)");
 		return false;
 	}
 	auth += 7;
@@ -295,10 +300,10 @@ json_t *api_token_json(const struct db_token *t, const char *user_name)
 
 json_t *api_template_json(const struct db_template *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name", t->name, "kind",
-			 t->kind, "os", t->os, "description", t->description ? t->description : "",
-			 "init", t->init ? t->init : "", "created_at",
-			 json_timestamp(t->created_at));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name", t->name,
+			 "kind", t->kind, "os", t->os, "description",
+			 t->description ? t->description : "", "init", t->init ? t->init : "",
+			 "created_at", json_timestamp(t->created_at));
 }
 
 json_t *api_server_json(struct daemon *d, const struct db_server *s)
@@ -306,10 +311,10 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 
 	(void)db_template_get_by_id(d->db, s->template_id, &tpl, NULL);
-	return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i, s:I, s:s, s:s?, s:o, s:o, s:o}", "id", s->id,
-			 "name", s->name, "tenant", tenant_name_json(d, s->tenant_id), "kind",
-			 s->kind, "template", tpl ? tpl->name : NULL, "vcpus", (int)s->vcpus,
-			 "memory", (json_int_t)s->memory, "state",
+	return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i, s:I, s:s, s:s?, s:o, s:o, s:o}", "id",
+			 s->id, "name", s->name, "tenant", tenant_name_json(d, s->tenant_id),
+			 "kind", s->kind, "template", tpl ? tpl->name : NULL, "vcpus",
+			 (int)s->vcpus, "memory", (json_int_t)s->memory, "state",
 			 db_server_state_to_string(s->state), "state_reason", s->state_reason,
 			 "init_pid", s->pid > 0 ? json_integer(s->pid) : json_null(), "created_at",
 			 json_timestamp(s->created_at), "updated_at",
@@ -321,17 +326,17 @@ json_t *api_task_json(struct daemon *d, const struct db_task *t)
 	json_t *error = json_null();
 
 	if (t->state == DB_TASK_FAILED)
-		error = json_pack("{s:s, s:s}", "code", t->error_code[0] ? t->error_code : "internal",
-				  "message", t->error_message ? t->error_message : "");
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:{s:I, s:I, s:s}, s:o, s:o, s:o, s:o}", "id",
-			 t->id, "kind", t->kind, "object", t->object, "tenant",
-			 tenant_name_json(d, t->tenant_id), "state",
-			 db_task_state_to_string(t->state), "progress", "done",
-			 (json_int_t)t->progress_done, "total", (json_int_t)t->progress_total,
-			 "unit", t->progress_unit[0] ? t->progress_unit : "steps", "error", error,
-			 "created_at", json_timestamp(t->created_at), "started_at",
-			 json_timestamp(t->started_at), "finished_at",
-			 json_timestamp(t->finished_at));
+		error = json_pack("{s:s, s:s}", "code",
+				  t->error_code[0] ? t->error_code : "internal", "message",
+				  t->error_message ? t->error_message : "");
+	return json_pack(
+		"{s:s, s:s, s:s, s:o, s:s, s:{s:I, s:I, s:s}, s:o, s:o, s:o, s:o}", "id", t->id,
+		"kind", t->kind, "object", t->object, "tenant", tenant_name_json(d, t->tenant_id),
+		"state", db_task_state_to_string(t->state), "progress", "done",
+		(json_int_t)t->progress_done, "total", (json_int_t)t->progress_total, "unit",
+		t->progress_unit[0] ? t->progress_unit : "steps", "error", error, "created_at",
+		json_timestamp(t->created_at), "started_at", json_timestamp(t->started_at),
+		"finished_at", json_timestamp(t->finished_at));
 }
 
 bool api_body(struct http_request *req, const char *const *allowed, json_t **ret,

@@ -11,14 +11,14 @@
 #include "daemon/daemon.h"
 
 struct caller {
-	bool root;              /* uid 0 on the unix socket, no token */
+	bool root; /* uid 0 on the unix socket, no token */
 	char user_id[33];
 	char user_name[64];
-	char tenant_id[33];     /* "" for provider admins */
+	char tenant_id[33]; /* "" for provider admins */
 	char tenant_name[64];
-	char token_id[33];      /* the session or token used, "" for root */
+	char token_id[33]; /* the session or token used, "" for root */
 	bool is_session;
-	enum db_role role;      /* effective: min(token role, user role) */
+	enum db_role role; /* effective: min(token role, user role) */
 };
 
 /* jansson's own json_decrefp */

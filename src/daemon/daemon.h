@@ -24,13 +24,13 @@ struct watcher;
 struct daemon {
 	char state_dir[PATH_MAX];
 	char run_dir[PATH_MAX];
-	char listen[128];          /* "" : no TCP listener */
+	char listen[128]; /* "" : no TCP listener */
 	char monitor_binary[PATH_MAX];
 	char cgroup_root[PATH_MAX]; /* "" : no cgroups */
 	char cgroup_prefix[64];
-	uint32_t uid_base;         /* first host uid handed to tenants */
-	int64_t session_ttl;       /* seconds */
-	int stop_timeout;          /* seconds a server gets to power off before SIGKILL */
+	uint32_t uid_base; /* first host uid handed to tenants */
+	int64_t session_ttl; /* seconds */
+	int stop_timeout; /* seconds a server gets to power off before SIGKILL */
 
 	struct db *db;
 	struct auth_throttle *throttle;

@@ -298,15 +298,17 @@ int main(int argc, char **argv)
 		       1;
 	r = find_monitor(&d);
 	if (r < 0)
-		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"), 1;
+		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"),
+		       1;
 
 	snprintf(path, sizeof(path), "%s/carve.db", d.state_dir);
 	if (db_open(path, &d.db, &err) < 0)
 		return log_error("database '%s': %s", path, err.msg), 1;
 	r = db_task_fail_interrupted(d.db, time(NULL), &err);
 	if (r > 0)
-		log_info("%d tasks were interrupted by the last stop of carved and are marked failed",
-			 r);
+		log_info(
+			"%d tasks were interrupted by the last stop of carved and are marked failed",
+			r);
 	snprintf(path, sizeof(path), "%s/pools/default", d.state_dir);
 	if (storage_pool_open("dir", "default", path, &d.pool, &err) < 0)
 		return log_error("%s", err.msg), 1;

@@ -109,8 +109,7 @@ fail:
 	return err->code ? err->code : r;
 }
 
-static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id,
-		    struct carve_error *err)
+static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, struct carve_error *err)
 {
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -367,7 +366,8 @@ int watcher_new(struct daemon *d, struct watcher **ret)
 	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->epfd < 0 || w->stop_fd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0) {
+	if (w->epfd < 0 || w->stop_fd < 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0) {
 		r = -errno;
 		watcher_free(w);
 		return r;
@@ -467,9 +467,10 @@ int servers_reconcile(struct daemon *d)
 		switch (s->state) {
 		case DB_SERVER_CREATING:
 			(void)storage_volume_destroy(d->pool, s->id, NULL);
-			(void)set_state(d, s->id, -1, DB_SERVER_ERROR,
-					"creation was interrupted (carved restarted): delete the server and create it again",
-					0, 0);
+			(void)set_state(
+				d, s->id, -1, DB_SERVER_ERROR,
+				"creation was interrupted (carved restarted): delete the server and create it again",
+				0, 0);
 			repaired++;
 			break;
 		case DB_SERVER_DELETING:
@@ -491,10 +492,12 @@ int servers_reconcile(struct daemon *d)
 				(void)set_state(d, s->id, -1, DB_SERVER_RUNNING, NULL, st.init_pid,
 						st.monitor_pid);
 				if (watcher_add(d->watcher, s->id) < 0)
-					log_warning("reconcile: server '%s': cannot watch its monitor",
-						    s->name);
+					log_warning(
+						"reconcile: server '%s': cannot watch its monitor",
+						s->name);
 				running++;
-			} else if (s->state == DB_SERVER_STARTING || s->state == DB_SERVER_RUNNING ||
+			} else if (s->state == DB_SERVER_STARTING ||
+				   s->state == DB_SERVER_RUNNING ||
 				   s->state == DB_SERVER_STOPPING) {
 				exit_reason(&st, " while carved was down", reason, sizeof(reason));
 				(void)set_state(d, s->id, -1, DB_SERVER_STOPPED, reason, 0, 0);

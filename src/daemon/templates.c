@@ -22,11 +22,10 @@
 
 #define BUSYBOX "/bin/busybox"
 
-static const char inittab[] =
-	"# carve busybox template: busybox init runs these\n"
-	"::sysinit:/etc/init.d/rcS\n"
-	"::respawn:/sbin/syslogd -n -O /var/log/messages\n"
-	"::shutdown:/bin/echo carve: powering off\n";
+static const char inittab[] = "# carve busybox template: busybox init runs these\n"
+			      "::sysinit:/etc/init.d/rcS\n"
+			      "::respawn:/sbin/syslogd -n -O /var/log/messages\n"
+			      "::shutdown:/bin/echo carve: powering off\n";
 
 static const char rcs[] = "#!/bin/sh\n"
 			  "mkdir -p /run /var/log /tmp\n"
@@ -35,7 +34,8 @@ static const char rcs[] = "#!/bin/sh\n"
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
 			     "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 static const char group[] = "root:x:0:\nnobody:x:65534:\n";
-static const char os_release[] = "NAME=BusyBox\nID=busybox\nPRETTY_NAME=\"BusyBox (carve template)\"\n";
+static const char os_release[] =
+	"NAME=BusyBox\nID=busybox\nPRETTY_NAME=\"BusyBox (carve template)\"\n";
 
 static int write_file(const char *root, const char *rel, const char *content, mode_t mode)
 {
@@ -114,9 +114,9 @@ static int build_rootfs(const char *root, struct carve_error *err)
 		const char *path;
 		mode_t mode;
 	} dirs[] = {
-		{"bin", 0755},  {"sbin", 0755}, {"usr/bin", 0755}, {"usr/sbin", 0755},
-		{"etc/init.d", 0755}, {"proc", 0555}, {"sys", 0555}, {"dev", 0755},
-		{"tmp", 01777}, {"var/log", 0755}, {"run", 0755}, {"root", 0700},
+		{"bin", 0755},	      {"sbin", 0755},	 {"usr/bin", 0755}, {"usr/sbin", 0755},
+		{"etc/init.d", 0755}, {"proc", 0555},	 {"sys", 0555},	    {"dev", 0755},
+		{"tmp", 01777},	      {"var/log", 0755}, {"run", 0755},	    {"root", 0700},
 		{"home", 0755},
 	};
 	char path[PATH_MAX];
@@ -155,9 +155,10 @@ int templates_bootstrap(struct daemon *d, struct carve_error *err)
 	if (r >= 0 && access(have->rootfs_path, F_OK) == 0)
 		return 0;
 	if (access(BUSYBOX, X_OK) < 0)
-		return carve_err(err, -ENOENT,
-				 "template 'busybox': %s is missing (apt-get install busybox-static)",
-				 BUSYBOX);
+		return carve_err(
+			err, -ENOENT,
+			"template 'busybox': %s is missing (apt-get install busybox-static)",
+			BUSYBOX);
 	snprintf(dir, sizeof(dir), "%s/templates/busybox", d->state_dir);
 	snprintf(root, sizeof(root), "%s/rootfs", dir);
 	snprintf(partial, sizeof(partial), "%s.partial", root);
@@ -180,7 +181,8 @@ int templates_bootstrap(struct daemon *d, struct carve_error *err)
 	strscpy(t.name, "busybox", sizeof(t.name));
 	strscpy(t.kind, "container", sizeof(t.kind));
 	strscpy(t.os, "busybox", sizeof(t.os));
-	t.description = (char *)"BusyBox userland with busybox init (from the host's busybox-static)";
+	t.description =
+		(char *)"BusyBox userland with busybox init (from the host's busybox-static)";
 	t.rootfs_path = root;
 	t.init = (char *)"/sbin/init";
 	t.stop_signal = SIGUSR2; /* busybox init: poweroff */

@@ -59,10 +59,10 @@ void db_tenant_list_free(struct db_tenant **l, size_t n);
 /* --- users --------------------------------------------------------------------------------- */
 
 enum db_role {
-	DB_ROLE_ADMIN,    /* provider admin: every tenant, every right; tenant_id is empty */
-	DB_ROLE_OWNER,    /* per tenant: everything within the tenant, users and tokens included */
+	DB_ROLE_ADMIN, /* provider admin: every tenant, every right; tenant_id is empty */
+	DB_ROLE_OWNER, /* per tenant: everything within the tenant, users and tokens included */
 	DB_ROLE_OPERATOR, /* per tenant: read, and operate servers (start/stop/restart) */
-	DB_ROLE_VIEWER,   /* per tenant: read only */
+	DB_ROLE_VIEWER, /* per tenant: read only */
 	_DB_ROLE_MAX,
 	_DB_ROLE_INVALID = -EINVAL,
 };
@@ -71,7 +71,7 @@ enum db_role db_role_from_string(const char *s);
 
 struct db_user {
 	char id[33];
-	char name[64];     /* unique across the host: it is the login name */
+	char name[64]; /* unique across the host: it is the login name */
 	char tenant_id[33]; /* "" for provider admins */
 	enum db_role role;
 	char *password_hash; /* argon2id encoded string */
@@ -97,9 +97,9 @@ void db_user_list_free(struct db_user **l, size_t n);
 struct db_token {
 	char id[33];
 	char user_id[33];
-	char name[64];      /* "" for login sessions */
-	bool is_session;    /* true: a login session; false: an API token */
-	enum db_role role;  /* the most this token may do; effective = min(role, user's role) */
+	char name[64]; /* "" for login sessions */
+	bool is_session; /* true: a login session; false: an API token */
+	enum db_role role; /* the most this token may do; effective = min(role, user's role) */
 	char token_hash[65];
 	int64_t created_at;
 	int64_t expires_at; /* 0: never */
@@ -126,12 +126,12 @@ void db_token_list_free(struct db_token **l, size_t n);
 struct db_template {
 	char id[33];
 	char name[64];
-	char kind[16];     /* "container" (later "vm") */
-	char os[64];       /* "busybox", "debian-12", ... */
+	char kind[16]; /* "container" (later "vm") */
+	char os[64]; /* "busybox", "debian-12", ... */
 	char *description;
 	char *rootfs_path; /* the template's root filesystem (directory) */
-	char *init;        /* init command inside the server, e.g. "/sbin/init" */
-	int stop_signal;   /* the signal that asks init to power off (busybox: SIGUSR2) */
+	char *init; /* init command inside the server, e.g. "/sbin/init" */
+	int stop_signal; /* the signal that asks init to power off (busybox: SIGUSR2) */
 	int64_t created_at;
 };
 
@@ -169,15 +169,15 @@ enum db_server_state db_server_state_from_string(const char *s);
 
 struct db_server {
 	char id[33];
-	char name[64];       /* unique within its tenant */
+	char name[64]; /* unique within its tenant */
 	char tenant_id[33];
 	char template_id[33];
-	char kind[16];       /* "container" */
+	char kind[16]; /* "container" */
 	uint32_t vcpus;
-	uint64_t memory;     /* bytes */
+	uint64_t memory; /* bytes */
 	enum db_server_state state;
-	char *state_reason;  /* why it is in error, or how it last stopped; may be NULL */
-	int64_t pid;         /* host pid of the container's init while running, else 0 */
+	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
+	int64_t pid; /* host pid of the container's init while running, else 0 */
 	int64_t monitor_pid; /* host pid of the monitor while running, else 0 */
 	int64_t created_at;
 	int64_t updated_at;
@@ -217,16 +217,16 @@ enum db_task_state db_task_state_from_string(const char *s);
 
 struct db_task {
 	char id[33];
-	char tenant_id[33];  /* "" for provider-level tasks */
-	char user_id[33];    /* who asked */
-	char kind[32];       /* "server.create", "server.start", ... */
-	char object[128];    /* what it acts on, e.g. "server/web1" */
+	char tenant_id[33]; /* "" for provider-level tasks */
+	char user_id[33]; /* who asked */
+	char kind[32]; /* "server.create", "server.start", ... */
+	char object[128]; /* what it acts on, e.g. "server/web1" */
 	enum db_task_state state;
 	uint64_t progress_done;
 	uint64_t progress_total;
 	char progress_unit[16]; /* "bytes", "steps" */
-	char error_code[32];    /* "" unless failed */
-	char *error_message;    /* NULL unless failed */
+	char error_code[32]; /* "" unless failed */
+	char *error_message; /* NULL unless failed */
 	int64_t created_at;
 	int64_t started_at;
 	int64_t finished_at;

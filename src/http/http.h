@@ -133,11 +133,11 @@ void http_response_release(struct http_response *resp);
 int json_parse_object(const char *body, size_t len, const char *const *allowed, json_t **ret,
 		      struct carve_error *err);
 
-/* Typed getters for a field of obj. A missing field (or JSON null): -EINVAL (err->field set) when required, else 0
- * and *ret untouched. A wrong type or a string longer than max_len (0: JSON_STRING_MAX) bytes:
- * -EINVAL, as is an integer outside [min, max] (json_get_uint takes JSON integers only, no
- * reals, no negatives); err->field is set to the key in every case. The string returned by
- * json_get_string belongs to obj. */
+/* Typed getters for a field of obj. A missing field (or JSON null): -EINVAL (err->field set) when
+ * required, else 0 and *ret untouched. A wrong type or a string longer than max_len (0:
+ * JSON_STRING_MAX) bytes: -EINVAL, as is an integer outside [min, max] (json_get_uint takes JSON
+ * integers only, no reals, no negatives); err->field is set to the key in every case. The string
+ * returned by json_get_string belongs to obj. */
 int json_get_string(json_t *obj, const char *key, bool required, size_t max_len, const char **ret,
 		    struct carve_error *err);
 int json_get_uint(json_t *obj, const char *key, bool required, uint64_t min, uint64_t max,

@@ -183,7 +183,8 @@ static int lookup(json_t *obj, const char *key, bool required, json_t **ret,
 	if (!v || json_is_null(v)) {
 		*ret = NULL;
 		if (required)
-			return carve_err_field(err, -EINVAL, key, "'%s': required field is missing", key);
+			return carve_err_field(err, -EINVAL, key, "'%s': required field is missing",
+					       key);
 		return 0;
 	}
 	*ret = v;

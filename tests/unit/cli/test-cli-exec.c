@@ -76,7 +76,7 @@ static int group_setup(void **state)
 		execlp("python3", "python3", script, f->sock, f->log, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && !socket_ready(f->sock); i++) {
+	for (int i = 0; i < 3000 && !socket_ready(f->sock); i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		int status;
 
@@ -106,7 +106,7 @@ static int fake_setup(void **state)
 	snprintf(ready, sizeof(ready), "%s.ready", f->sock);
 	(void)unlink(ready);
 	assert_int_equal(kill(f->pid, SIGUSR1), 0);
-	for (int i = 0; i < 500 && access(ready, F_OK) < 0; i++) {
+	for (int i = 0; i < 5000 && access(ready, F_OK) < 0; i++) {
 		struct timespec ts = {0, 2 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
