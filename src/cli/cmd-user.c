@@ -221,7 +221,7 @@ static int run_delete(struct cli *cli, const struct cli_args *a)
 static int run_passwd(struct cli *cli, const struct cli_args *a)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
-	cleanup(password_freep) char *password = NULL;
+	cleanup(password_freep) char *password = NULL, *current = NULL;
 	cleanup_free char *name = NULL;
 	json_t *who = NULL, *body;
 	const char *n;
@@ -237,12 +237,14 @@ static int run_passwd(struct cli *cli, const struct cli_args *a)
 		      cli->err);
 		return CLI_EXIT_FAILURE;
 	}
-	if (cli_read_password(cli_args_has(a, "password-stdin"), "New password: ", true, &password,
+	if (cli_read_password(cli_args_has(a, "password-stdin"), "Current password: ", false,
+			      &current, &err) < 0 ||
+	    cli_read_password(cli_args_has(a, "password-stdin"), "New password: ", true, &password,
 			      &err) < 0) {
 		carve_err_prefix(&err, "user '%s'", name);
 		return cli_invalid(cli, &err);
 	}
-	body = json_pack("{s:s}", "password", password);
+	body = json_pack("{s:s, s:s}", "password", password, "current_password", current);
 	if (!body)
 		return CLI_EXIT_FAILURE;
 	ex = patch_user(cli, name, body);
@@ -292,7 +294,7 @@ const struct cli_group cli_group_user = {
 		 set_options, 1, 1, run_set},
 		{"delete", "NAME", "delete a user", "Example:\n  carve user delete bob", NULL, 1, 1,
 		 run_delete},
-		{"passwd", "[--password-stdin]", "change your own password",
+		{"passwd", "[--password-stdin]", "change your own password (stdin: current, then new, one per line)",
 		 "Example:\n  carve user passwd", passwd_options, 0, 0, run_passwd},
 		{NULL},
 	},

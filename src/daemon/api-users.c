@@ -81,7 +81,7 @@ void api_users_create(struct daemon *d, const struct caller *c, struct http_requ
 	}
 	if (!auth_role_may_grant(c->role, role)) {
 		http_response_error(resp, 403, "role",
-				    "user '%s': a %s may not create a user with role %s", name,
+				    "user '%s': role %s may not create a user with role %s", name,
 				    db_role_to_string(c->role), db_role_to_string(role));
 		return;
 	}
@@ -125,11 +125,11 @@ void api_users_get(struct daemon *d, const struct caller *c, struct http_request
 void api_users_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		     struct http_response *resp)
 {
-	static const char *const fields[] = {"password", "role", NULL};
+	static const char *const fields[] = {"password", "current_password", "role", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_user_freep) struct db_user *u = NULL;
 	cleanup_json json_t *body = NULL;
-	const char *password = NULL, *role_s = NULL;
+	const char *password = NULL, *current = NULL, *role_s = NULL;
 	bool self;
 
 	if (find_user(d, c, http_request_param(req, "name"), &u, &err) < 0)
@@ -138,10 +138,27 @@ void api_users_patch(struct daemon *d, const struct caller *c, struct http_reque
 	if (!api_body(req, fields, &body, resp))
 		return;
 	if (json_get_string(body, "password", false, AUTH_PASSWORD_MAX + 1, &password, &err) < 0 ||
+	    json_get_string(body, "current_password", false, AUTH_PASSWORD_MAX + 1, &current,
+			    &err) < 0 ||
 	    json_get_string(body, "role", false, 16, &role_s, &err) < 0)
 		return api_fail(resp, &err);
 	if (!self && !api_require(c, AUTH_RIGHT_USERS_WRITE, resp))
 		return;
+	/* Changing one's own password proves knowledge of the current one, so a stolen session
+	 * or a restricted API token cannot take over the account. */
+	if (self && password) {
+		if (!current) {
+			carve_err_field(&err, -EINVAL, "current_password",
+					"user '%s': changing your own password needs current_password",
+					u->name);
+			return api_fail(resp, &err);
+		}
+		if (auth_password_verify(u->password_hash, current) != 1) {
+			http_response_error(resp, 403, "current_password",
+					    "user '%s': current password is wrong", u->name);
+			return;
+		}
+	}
 	if (role_s) {
 		enum db_role role = db_role_from_string(role_s);
 		if (role < 0) {
@@ -194,7 +211,7 @@ void api_users_delete(struct daemon *d, const struct caller *c, struct http_requ
 		return;
 	}
 	if (!auth_role_may_grant(c->role, u->role)) {
-		http_response_error(resp, 403, NULL, "user '%s': a %s may not delete a %s", u->name,
+		http_response_error(resp, 403, NULL, "user '%s': role %s may not delete role %s", u->name,
 				    db_role_to_string(c->role), db_role_to_string(u->role));
 		return;
 	}
