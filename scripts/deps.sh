@@ -6,7 +6,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config clang
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libargon2-dev libssl-dev libcurl4-openssl-dev
 	libseccomp-dev libcmocka-dev
-	busybox-static
+	busybox-static xfsprogs e2fsprogs
 	jq curl iproute2 util-linux procps python3
 )
 missing=()

@@ -213,6 +213,7 @@ static const char *const right_table[_AUTH_RIGHT_MAX] = {
 	[AUTH_RIGHT_TOKENS_WRITE] = "tokens.write",
 	[AUTH_RIGHT_TENANTS_READ] = "tenants.read",
 	[AUTH_RIGHT_TENANTS_WRITE] = "tenants.write",
+	[AUTH_RIGHT_POOLS_READ] = "pools.read",
 };
 
 const char *auth_right_to_string(enum auth_right r)

@@ -77,7 +77,8 @@ struct cli_group {
 };
 
 extern const struct cli_group cli_group_login, cli_group_logout, cli_group_whoami, cli_group_tenant,
-	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_task;
+	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_task,
+	cli_group_console, cli_group_exec;
 
 struct carve_client;
 

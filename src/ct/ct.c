@@ -13,18 +13,27 @@
  *                                               (or: "<step>: <strerror>", then _exit(127))
  *
  * The cgroup namespace comes after the attach, so the container sees its own cgroup as "/".
+ *
+ * In the child, in this order: rprivate mount tree and the rootfs bound onto itself (host uid 0),
+ * container root, /proc /sys /dev /run built inside the root fd (mounts.c), pivot_root, stdio,
+ * every other fd close-on-exec and checked so, then the capability bounding set (caps.c),
+ * no_new_privs and the seccomp filter compiled by the parent (seccomp.c), and execve: the runtime
+ * itself never runs confined, and nothing runs between the filter and init.
  */
 #define LOG_DOMAIN "ct"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <grp.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +45,7 @@
 #include "base/log.h"
 #include "base/string-util.h"
 #include "ct/ct.h"
+#include "ct/ct-internal.h"
 
 #define HOSTNAME_MAX 64
 
@@ -50,8 +60,6 @@ static char *const default_envp[] = {
 	"container=carve",
 	NULL,
 };
-
-static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
 /* In the child: report "<step>: <strerror>" on the error pipe and die. */
 _noreturn_ _printf_(3, 4) static void child_fail(int fd, int error, const char *fmt, ...)
@@ -76,80 +84,140 @@ _noreturn_ _printf_(3, 4) static void child_fail(int fd, int error, const char *
 			child_fail(fd, errno, __VA_ARGS__); \
 	} while (0)
 
-static int ensure_dir(const char *path, mode_t mode)
+/* In the child: report a step that filled err, and die. */
+_noreturn_ static void child_fail_err(int fd, const struct carve_error *e)
 {
-	struct stat st;
+	struct child_report rep = {.error = e->code < 0 ? -e->code : EIO};
 
-	if (mkdir(path, mode) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
+	snprintf(rep.msg, sizeof(rep.msg), "%s", e->msg);
+	(void)!write(fd, &rep, sizeof(rep));
+	_exit(127);
+}
+
+/*
+ * CVE-2024-21626: only 0, 1 and 2 may reach init. Everything else was marked close-on-exec; check
+ * that explicitly, reading the fd table from the container's /proc.
+ */
+static int check_fds(int efd, struct carve_error *e)
+{
+	cleanup_closedir DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return carve_err(e, -errno, "list fds: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		int flags;
+
+		if (de->d_name[0] == '.' || *end != '\0' || fd < 3 || fd == dirfd(d) || fd == efd)
+			continue;
+		flags = fcntl((int)fd, F_GETFD);
+		if (flags < 0 && errno == EBADF)
+			continue;
+		if (flags < 0 || !(flags & FD_CLOEXEC))
+			return carve_err(e, -EBADFD, "fd %ld would leak into init", fd);
 	}
 	return 0;
 }
 
-static int create_file(const char *path)
+/* Receive the go byte and, optionally, one fd (SCM_RIGHTS). Returns bytes read. */
+static ssize_t recv_go(int sock, char *ret_go, int *ret_fd)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
-}
-
-/* Build /dev in the new root (cwd is the root): a tmpfs with bind-mounted host nodes; the nodes
- * themselves are never chowned or chmodded, they are the host's. */
-static void setup_dev(int efd)
-{
-	static const char *const links[][2] = {
-		{"/proc/self/fd", "dev/fd"},	   {"/proc/self/fd/0", "dev/stdin"},
-		{"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
-		{"pts/ptmx", "dev/ptmx"},
+	char control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = ret_go, .iov_len = 1};
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control,
+		.msg_controllen = sizeof(control),
 	};
-	char src[64], dst[64];
+	struct cmsghdr *c;
+	ssize_t n;
 
-	CHILD_TRY(efd, ensure_dir("dev", 0755), "mkdir /dev");
-	CHILD_TRY(efd,
-		  mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
-			"mode=755,size=65536k"),
-		  "mount /dev");
-	for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
-		snprintf(src, sizeof(src), "/dev/%s", dev_nodes[i]);
-		snprintf(dst, sizeof(dst), "dev/%s", dev_nodes[i]);
-		CHILD_TRY(efd, create_file(dst), "create %s", src);
-		CHILD_TRY(efd, mount(src, dst, NULL, MS_BIND, NULL), "bind %s", src);
-	}
-	CHILD_TRY(efd, mkdir("dev/pts", 0755), "mkdir /dev/pts");
-	CHILD_TRY(efd,
-		  mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-			"newinstance,ptmxmode=0666,mode=0620"),
-		  "mount /dev/pts");
-	CHILD_TRY(efd, mkdir("dev/shm", 01777), "mkdir /dev/shm");
-	CHILD_TRY(efd,
-		  mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			"mode=1777,size=65536k"),
-		  "mount /dev/shm");
-	for (size_t i = 0; i < ELEMENTSOF(links); i++)
-		CHILD_TRY(efd, symlink(links[i][0], links[i][1]), "symlink /%s", links[i][1]);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+	return n;
 }
 
-_noreturn_ static void child_main(const struct ct_config *cfg, int sync_fd, int efd, int null_fd)
+static int send_go(int sock, int fd)
 {
+	char control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = (char *)"G", .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/*
+ * A detached copy of the mount at rootfs whose ids are shifted by the child's user namespace
+ * (files owned by 0 on disk appear owned by uid_base): the template stays unshifted on disk and
+ * nothing is chowned. Needs CAP_SYS_ADMIN in the initial user namespace, so the parent does it.
+ */
+static int idmapped_tree(pid_t child, const char *rootfs, int *ret_fd, struct carve_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
+	cleanup_close int userns = -EBADF, tree = -EBADF;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)child);
+	userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return carve_err(err, -errno, "open the container's user namespace");
+	tree = open_tree(AT_FDCWD, rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		return carve_err(err, -errno, "open_tree '%s'", rootfs);
+	attr.userns_fd = (uint64_t)userns;
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+		return carve_err(err, -errno,
+				 "idmap '%s' (does its filesystem support idmapped mounts?)",
+				 rootfs);
+	*ret_fd = TAKE_FD(tree);
+	return 0;
+}
+
+struct child_params {
+	const struct ct_config *cfg;
+	const struct sock_fprog *seccomp;
+	int last_cap;
+	int sync_fd;
+	int efd;
+	int null_fd;
+};
+
+_noreturn_ static void child_main(const struct child_params *p)
+{
+	const struct ct_config *cfg = p->cfg;
 	char *const *envp = cfg->envp ? cfg->envp : default_envp;
-	int stdio_fd = cfg->stdio_fd >= 0 ? cfg->stdio_fd : null_fd;
+	int stdio_fd = cfg->stdio_fd >= 0 ? cfg->stdio_fd : p->null_fd;
+	int efd = p->efd, root_fd = -EBADF, tree_fd = -EBADF;
+	struct carve_error e = CARVE_ERROR_INIT;
 	sigset_t all;
 	char go = 0;
 
-	/* the parent writes the id maps and places us in the cgroup first */
-	if (read(sync_fd, &go, 1) != 1 || go != 'G')
+	/* the parent writes the id maps and places us in the cgroup first; with an idmapped
+	 * root it also sends the detached, idmapped mount of the root */
+	if (recv_go(p->sync_fd, &go, &tree_fd) != 1 || go != 'G')
 		_exit(127);
-	close(sync_fd);
+	close(p->sync_fd);
 
 	/* the caller's ignored or blocked signals must not leak into init */
 	for (int sig = 1; sig < NSIG; sig++)
@@ -162,27 +230,28 @@ _noreturn_ static void child_main(const struct ct_config *cfg, int sync_fd, int 
 	/*
 	 * Reach the root while our credentials are still the host's uid 0: the directories above
 	 * it (the state directory, a checkout under /root) may be 0700, which the tenant's ids
-	 * cannot search. Everything after the chdir is relative to the root.
+	 * cannot search. Everything after this is relative to the root fd.
 	 */
-	CHILD_TRY(efd, mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL), "make / rslave");
-	CHILD_TRY(efd, mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL),
-		  "bind rootfs '%s'", cfg->rootfs);
-	CHILD_TRY(efd, chdir(cfg->rootfs), "chdir '%s'", cfg->rootfs);
+	if (tree_fd >= 0) {
+		/* cover the host's mount of the root with its idmapped copy, in our namespace only
+		 */
+		CHILD_TRY(efd, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL),
+			  "make / rprivate");
+		CHILD_TRY(efd,
+			  move_mount(tree_fd, "", AT_FDCWD, cfg->rootfs, MOVE_MOUNT_F_EMPTY_PATH),
+			  "attach the idmapped root on '%s'", cfg->rootfs);
+		close(tree_fd);
+	}
+	if (ct_rootfs_enter(cfg->rootfs, &root_fd, &e) < 0)
+		child_fail_err(efd, &e);
 
 	CHILD_TRY(efd, setresgid(0, 0, 0), "setresgid 0");
 	CHILD_TRY(efd, setresuid(0, 0, 0), "setresuid 0");
 	CHILD_TRY(efd, setgroups(0, NULL), "setgroups");
 
-	/* proc and sysfs before pivot_root: once the old root is gone the kernel refuses them */
-	CHILD_TRY(efd, ensure_dir("proc", 0555), "mkdir /proc");
-	CHILD_TRY(efd, mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
-		  "mount /proc");
-	CHILD_TRY(efd, ensure_dir("sys", 0555), "mkdir /sys");
-	CHILD_TRY(
-		efd,
-		mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
-		"mount /sys");
-	setup_dev(efd);
+	if (ct_rootfs_mount(root_fd, &e) < 0)
+		child_fail_err(efd, &e);
+	close(root_fd);
 
 	CHILD_TRY(efd, sethostname(cfg->hostname, strlen(cfg->hostname)), "sethostname '%s'",
 		  cfg->hostname);
@@ -203,6 +272,14 @@ _noreturn_ static void child_main(const struct ct_config *cfg, int sync_fd, int 
 		int keep[] = {efd};
 		close_all_fds(keep, ELEMENTSOF(keep));
 	}
+	if (check_fds(efd, &e) < 0)
+		child_fail_err(efd, &e);
+
+	/* last: the runtime itself ran unconfined; from here on only execve */
+	if (ct_caps_bound(CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+		child_fail_err(efd, &e);
+	if (ct_seccomp_apply(p->seccomp, &e) < 0)
+		child_fail_err(efd, &e);
 
 	execve(cfg->argv[0], cfg->argv, envp);
 	child_fail(efd, errno, "execve '%s'", cfg->argv[0]);
@@ -242,6 +319,11 @@ static int check_config(const struct ct_config *cfg, uint32_t count, struct carv
 	return 0;
 }
 
+static void seccomp_freep(struct sock_fprog *prog)
+{
+	ct_seccomp_release(prog);
+}
+
 static void kill_and_reap(pid_t pid)
 {
 	(void)kill(pid, SIGKILL);
@@ -252,7 +334,9 @@ static void kill_and_reap(pid_t pid)
 int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *err)
 {
 	cleanup_close int null_fd = -EBADF;
-	int sync_pipe[2] = {-EBADF, -EBADF}, err_pipe[2] = {-EBADF, -EBADF};
+	cleanup(seccomp_freep) struct sock_fprog seccomp = {0};
+	struct child_params params;
+	int sync_pipe[2] = {-EBADF, -EBADF}, err_pipe[2] = {-EBADF, -EBADF}, tree_fd = -EBADF;
 	uint32_t count = cfg->id_count ? cfg->id_count : CT_ID_RANGE;
 	struct child_report rep = {0};
 	ssize_t n;
@@ -268,7 +352,18 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 		r = carve_err(err, -errno, "open /dev/null");
 		goto fail_early;
 	}
-	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+	/* compiled here, where a failure is simply reported; the child only loads it */
+	r = ct_seccomp_build(&seccomp, err);
+	if (r < 0)
+		goto fail_early;
+	params = (struct child_params){
+		.cfg = cfg,
+		.seccomp = &seccomp,
+		.last_cap = ct_caps_last_cap(),
+		.null_fd = null_fd,
+	};
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pipe) < 0 ||
+	    pipe2(err_pipe, O_CLOEXEC) < 0) {
 		r = carve_err(err, -errno, "pipe");
 		goto out;
 	}
@@ -284,7 +379,9 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 	if (pid == 0) {
 		close(sync_pipe[1]);
 		close(err_pipe[0]);
-		child_main(cfg, sync_pipe[0], err_pipe[1], null_fd);
+		params.sync_fd = sync_pipe[0];
+		params.efd = err_pipe[1];
+		child_main(&params);
 	}
 	sync_pipe[0] = safe_close(sync_pipe[0]);
 	err_pipe[1] = safe_close(err_pipe[1]);
@@ -306,7 +403,13 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 		if (r < 0)
 			goto fail_child;
 	}
-	r = loop_write(sync_pipe[1], "G", 1);
+	if (cfg->idmap_rootfs) {
+		r = idmapped_tree(pid, cfg->rootfs, &tree_fd, err);
+		if (r < 0)
+			goto fail_child;
+	}
+	r = send_go(sync_pipe[1], tree_fd);
+	tree_fd = safe_close(tree_fd);
 	if (r < 0) {
 		carve_err(err, r, "release child");
 		goto fail_child;

@@ -16,6 +16,7 @@
 #ifndef CARVE_CT_H
 #define CARVE_CT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
@@ -24,20 +25,39 @@
 #define CT_ID_RANGE 65536
 
 struct ct_config {
-	const char *hostname;     /* the server's name */
-	const char *rootfs;       /* host path of the root directory, owned by uid_base */
-	char *const *argv;        /* init and its arguments (path inside the root) */
-	char *const *envp;        /* environment for init; NULL: a minimal default */
-	uid_t uid_base;           /* host uid that is uid 0 inside; must be > 0 */
-	gid_t gid_base;           /* host gid that is gid 0 inside; must be > 0 */
-	uint32_t id_count;        /* ids mapped (CT_ID_RANGE) */
-	int stdio_fd;             /* init's stdin/stdout/stderr; -1: /dev/null */
+	const char *hostname; /* the server's name */
+	const char *rootfs; /* host path of the root directory, owned by uid_base */
+	char *const *argv; /* init and its arguments (path inside the root) */
+	char *const *envp; /* environment for init; NULL: a minimal default */
+	uid_t uid_base; /* host uid that is uid 0 inside; must be > 0 */
+	gid_t gid_base; /* host gid that is gid 0 inside; must be > 0 */
+	uint32_t id_count; /* ids mapped (CT_ID_RANGE) */
+	int stdio_fd; /* init's stdin/stdout/stderr; -1: /dev/null */
 	struct cgroup_manager *cgroups; /* NULL: no cgroup placement */
-	const char *cgroup_tenant;      /* tenant cgroup name (with cgroups) */
-	const char *cgroup_server;      /* server cgroup name (with cgroups) */
+	const char *cgroup_tenant; /* tenant cgroup name (with cgroups) */
+	const char *cgroup_server; /* server cgroup name (with cgroups) */
+	bool idmap_rootfs; /* rootfs is owned by host ids 0..id_count: give it to the container
+			      through an idmapped mount (mount_setattr MOUNT_ATTR_IDMAP with
+			      the container's user namespace) instead of expecting it to be
+			      owned by uid_base already */
 };
 
-/* Start init as described; *ret_pid is its host pid. */
+/*
+ * Start init as described; *ret_pid is its host pid. Init starts with a private mount tree (masked
+ * and read-only /proc paths as runc's defaults, every path resolved inside the root; a rootfs whose
+ * /proc, /sys, /dev or /run is a symlink is refused), Docker's default capability bounding set,
+ * no_new_privs, a seccomp deny-list (ct-internal.h) and only fds 0, 1 and 2.
+ */
 int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *err);
+
+/*
+ * CVE-2019-5736: re-execute the calling program from a sealed memfd copy of /proc/self/exe (named
+ * name), with the same argv, so that /proc/<pid>/exe cannot reach the binary on disk. Call first
+ * thing in main(), single-threaded. Returns 0 when already running from a sealed copy; otherwise
+ * returns only on failure.
+ */
+int ct_cloned_binary_reexec(const char *name, char **argv, struct carve_error *err);
+/* Whether /proc/self/exe is a sealed memfd. */
+bool ct_cloned_binary_is_sealed(void);
 
 #endif

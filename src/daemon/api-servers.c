@@ -12,11 +12,14 @@
 #define MEMORY_MIN (32ULL << 20)
 #define MEMORY_MAX (1ULL << 40)
 #define MEMORY_DEFAULT (512ULL << 20)
+#define DISK_MIN (64ULL << 20)
+#define DISK_MAX (16ULL << 40)
+#define DISK_DEFAULT (2ULL << 30)
 
 /* Find a server the caller may see. Admins may name the tenant with ?tenant=; without it the
  * name must be unique across tenants. */
-static int find_server(struct daemon *d, const struct caller *c, struct http_request *req,
-		       struct db_server **ret, struct carve_error *err)
+int api_find_server(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct db_server **ret, struct carve_error *err)
 {
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	const char *name = http_request_param(req, "name");
@@ -169,8 +172,8 @@ void api_servers_list(struct daemon *d, const struct caller *c, struct http_requ
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name", "template", "vcpus", "memory",
-					     "kind", "tenant",	 NULL};
+	static const char *const fields[] = {"name", "template", "vcpus",  "memory",
+					     "disk", "kind",	 "tenant", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -190,12 +193,15 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	}
 	s.vcpus = 1;
 	s.memory = MEMORY_DEFAULT;
+	s.disk = d->volumes ? DISK_DEFAULT : 0;
 	if (json_get_string(body, "template", true, CARVE_NAME_MAX + 1, &template, &err) < 0 ||
 	    json_get_string(body, "kind", false, 16, &kind, &err) < 0 ||
 	    json_get_string(body, "tenant", false, CARVE_NAME_MAX + 1, &tenant, &err) < 0 ||
 	    get_vcpus(body, name, &s.vcpus, &err) < 0 ||
-	    get_size(body, "memory", name, MEMORY_MIN, MEMORY_MAX, &s.memory, &err) < 0) {
-		if (!streq(err.field, "memory") && !streq(err.field, "vcpus"))
+	    get_size(body, "memory", name, MEMORY_MIN, MEMORY_MAX, &s.memory, &err) < 0 ||
+	    get_size(body, "disk", name, DISK_MIN, DISK_MAX, &s.disk, &err) < 0) {
+		if (!streq(err.field, "memory") && !streq(err.field, "vcpus") &&
+		    !streq(err.field, "disk"))
 			carve_err_prefix(&err, "server '%s'", name);
 		return api_fail(resp, &err);
 	}
@@ -227,6 +233,25 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 		return;
 	}
 
+	if (!d->volumes && json_object_get(body, "disk")) {
+		http_response_error(
+			resp, 422, "disk",
+			"server '%s': disk sizes need a volume pool (carved --pool-driver reflink)",
+			name);
+		return;
+	}
+	if (s.disk && s.disk < tpl->disk_min) {
+		char a[32];
+		http_response_error(resp, 400, "disk",
+				    "server '%s': disk: template '%s' needs at least %s", name,
+				    tpl->name, format_size(tpl->disk_min, a, sizeof(a)));
+		return;
+	}
+	if (d->volumes && storage_pool_admit(d->pool, s.disk, &err) < 0) {
+		carve_err_prefix(&err, "server '%s': disk", name);
+		strscpy(err.field, "disk", sizeof(err.field));
+		return api_fail(resp, &err);
+	}
 	strscpy(s.name, name, sizeof(s.name));
 	strscpy(s.tenant_id, t->id, sizeof(s.tenant_id));
 	strscpy(s.template_id, tpl->id, sizeof(s.template_id));
@@ -256,7 +281,7 @@ void api_servers_get(struct daemon *d, const struct caller *c, struct http_reque
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 
-	if (find_server(d, c, req, &s, &err) < 0)
+	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
 	http_response_json(resp, 200, api_server_json(d, s));
 }
@@ -264,18 +289,54 @@ void api_servers_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_servers_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"vcpus", "memory", NULL};
+	static const char *const fields[] = {"vcpus", "memory", "disk", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL, *cur = NULL;
 	cleanup_json json_t *body = NULL;
+	uint64_t disk = 0;
 
-	if (find_server(d, c, req, &s, &err) < 0)
+	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
 	if (!api_body(req, fields, &body, resp))
 		return;
 	if (get_vcpus(body, s->name, &s->vcpus, &err) < 0 ||
-	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0)
+	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0 ||
+	    get_size(body, "disk", s->name, DISK_MIN, DISK_MAX, &disk, &err) < 0)
 		return api_fail(resp, &err);
+	if (disk && disk != s->disk) {
+		char a[32], b[32];
+
+		if (!d->volumes) {
+			http_response_error(resp, 422, "disk",
+					    "server '%s': disk sizes need a volume pool", s->name);
+			return;
+		}
+		if (disk < s->disk) {
+			http_response_error(
+				resp, 400, "disk",
+				"server '%s': disk: resize to %s: smaller than current size %s (disks only grow)",
+				s->name, format_size(disk, a, sizeof(a)),
+				format_size(s->disk, b, sizeof(b)));
+			return;
+		}
+		if (s->state == DB_SERVER_CREATING || s->state == DB_SERVER_DELETING) {
+			http_response_error(resp, 409, NULL,
+					    "server '%s' is %s: cannot change it now", s->name,
+					    db_server_state_to_string(s->state));
+			return;
+		}
+		if (storage_pool_admit(d->pool, disk - s->disk, &err) < 0) {
+			carve_err_prefix(&err, "server '%s': disk", s->name);
+			strscpy(err.field, "disk", sizeof(err.field));
+			return api_fail(resp, &err);
+		}
+		/* grows the file, and the ext4 in it (online when the server runs) */
+		if (storage_volume_resize(d->pool, s->id, disk, &err) < 0) {
+			carve_err_prefix(&err, "server '%s': disk", s->name);
+			strscpy(err.field, "disk", sizeof(err.field));
+			return api_fail(resp, &err);
+		}
+	}
 	/* Re-read inside a transaction so a concurrent state change is not overwritten. */
 	if (db_transaction_begin(d->db, &err) < 0)
 		return api_fail(resp, &err);
@@ -291,6 +352,8 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 	}
 	cur->vcpus = s->vcpus;
 	cur->memory = s->memory;
+	if (disk > cur->disk)
+		cur->disk = disk;
 	cur->updated_at = time(NULL);
 	if (db_server_update(d->db, cur, &err) < 0 || db_transaction_commit(d->db, &err) < 0) {
 		db_transaction_rollback(d->db);
@@ -332,7 +395,7 @@ static void lifecycle(struct daemon *d, const struct caller *c, struct http_requ
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
 
-	if (find_server(d, c, req, &s, &err) < 0)
+	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
 	if (req->body_len > 0) {
 		cleanup_json json_t *body = NULL;

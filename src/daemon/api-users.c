@@ -148,9 +148,10 @@ void api_users_patch(struct daemon *d, const struct caller *c, struct http_reque
 	 * or a restricted API token cannot take over the account. */
 	if (self && password) {
 		if (!current) {
-			carve_err_field(&err, -EINVAL, "current_password",
-					"user '%s': changing your own password needs current_password",
-					u->name);
+			carve_err_field(
+				&err, -EINVAL, "current_password",
+				"user '%s': changing your own password needs current_password",
+				u->name);
 			return api_fail(resp, &err);
 		}
 		if (auth_password_verify(u->password_hash, current) != 1) {
@@ -211,8 +212,9 @@ void api_users_delete(struct daemon *d, const struct caller *c, struct http_requ
 		return;
 	}
 	if (!auth_role_may_grant(c->role, u->role)) {
-		http_response_error(resp, 403, NULL, "user '%s': role %s may not delete role %s", u->name,
-				    db_role_to_string(c->role), db_role_to_string(u->role));
+		http_response_error(resp, 403, NULL, "user '%s': role %s may not delete role %s",
+				    u->name, db_role_to_string(c->role),
+				    db_role_to_string(u->role));
 		return;
 	}
 	if (db_user_delete(d->db, u->id, &err) < 0)

@@ -56,6 +56,17 @@ static const struct api_route routes[] = {
 	R("POST", "/servers/{name}/start", api_servers_start, AUTH_RIGHT_SERVERS_OPERATE),
 	R("POST", "/servers/{name}/stop", api_servers_stop, AUTH_RIGHT_SERVERS_OPERATE),
 	R("POST", "/servers/{name}/restart", api_servers_restart, AUTH_RIGHT_SERVERS_OPERATE),
+	R("GET", "/servers/{name}/console", api_servers_console, AUTH_RIGHT_SERVERS_OPERATE),
+	R("GET", "/servers/{name}/exec", api_servers_exec, AUTH_RIGHT_SERVERS_OPERATE),
+	R("GET", "/servers/{name}/snapshots", api_snapshots_list, AUTH_RIGHT_SERVERS_READ),
+	R("POST", "/servers/{name}/snapshots", api_snapshots_create, AUTH_RIGHT_SERVERS_WRITE),
+	R("DELETE", "/servers/{name}/snapshots/{snapshot}", api_snapshots_delete,
+	  AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/servers/{name}/snapshots/{snapshot}/rollback", api_snapshots_rollback,
+	  AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/servers/{name}/snapshots/{snapshot}/clone", api_snapshots_clone,
+	  AUTH_RIGHT_SERVERS_WRITE),
+	R("GET", "/pools", api_pools_list, AUTH_RIGHT_POOLS_READ),
 	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
 	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
 };
@@ -311,14 +322,26 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 
 	(void)db_template_get_by_id(d->db, s->template_id, &tpl, NULL);
-	return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i, s:I, s:s, s:s?, s:o, s:o, s:o}", "id",
-			 s->id, "name", s->name, "tenant", tenant_name_json(d, s->tenant_id),
-			 "kind", s->kind, "template", tpl ? tpl->name : NULL, "vcpus",
-			 (int)s->vcpus, "memory", (json_int_t)s->memory, "state",
-			 db_server_state_to_string(s->state), "state_reason", s->state_reason,
-			 "init_pid", s->pid > 0 ? json_integer(s->pid) : json_null(), "created_at",
-			 json_timestamp(s->created_at), "updated_at",
-			 json_timestamp(s->updated_at));
+	json_t *j = json_pack(
+		"{s:s, s:s, s:o, s:s, s:s?, s:i, s:I, s:s, s:s?, s:o, s:o, s:o}", "id", s->id,
+		"name", s->name, "tenant", tenant_name_json(d, s->tenant_id), "kind", s->kind,
+		"template", tpl ? tpl->name : NULL, "vcpus", (int)s->vcpus, "memory",
+		(json_int_t)s->memory, "state", db_server_state_to_string(s->state), "state_reason",
+		s->state_reason, "init_pid", s->pid > 0 ? json_integer(s->pid) : json_null(),
+		"created_at", json_timestamp(s->created_at), "updated_at",
+		json_timestamp(s->updated_at));
+	struct storage_usage u = {0};
+
+	if (!j)
+		return NULL;
+	/* disk: what the tenant pays for; disk_used: what the volume really occupies */
+	json_object_set_new(j, "disk", s->disk ? json_integer((json_int_t)s->disk) : json_null());
+	if (d->volumes && s->state != DB_SERVER_CREATING && s->state != DB_SERVER_DELETING &&
+	    storage_volume_usage(d->pool, s->id, &u, NULL) >= 0)
+		json_object_set_new(j, "disk_used", json_integer((json_int_t)u.used));
+	else
+		json_object_set_new(j, "disk_used", json_null());
+	return j;
 }
 
 json_t *api_task_json(struct daemon *d, const struct db_task *t)

@@ -48,6 +48,11 @@ static inline bool caller_is_admin(const struct caller *c)
 int api_tenant_scope(struct daemon *d, const struct caller *c, const char *named, bool required,
 		     struct db_tenant **ret, struct carve_error *err);
 
+/* The server named by the {name} path parameter, as the caller may see it (404 otherwise; admins
+ * may add ?tenant=). */
+int api_find_server(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct db_server **ret, struct carve_error *err);
+
 json_t *json_timestamp(int64_t t);
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t);
 json_t *api_user_json(struct daemon *d, const struct db_user *u);
@@ -109,6 +114,23 @@ void api_servers_stop(struct daemon *d, const struct caller *c, struct http_requ
 		      struct http_response *resp);
 void api_servers_restart(struct daemon *d, const struct caller *c, struct http_request *req,
 			 struct http_response *resp);
+/* api-console.c: websocket upgrades */
+void api_servers_console(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp);
+void api_servers_exec(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
+void api_snapshots_list(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
+void api_snapshots_create(struct daemon *d, const struct caller *c, struct http_request *req,
+			  struct http_response *resp);
+void api_snapshots_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			  struct http_response *resp);
+void api_snapshots_rollback(struct daemon *d, const struct caller *c, struct http_request *req,
+			    struct http_response *resp);
+void api_snapshots_clone(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp);
+void api_pools_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct http_response *resp);
 void api_tasks_list(struct daemon *d, const struct caller *c, struct http_request *req,
 		    struct http_response *resp);
 void api_tasks_get(struct daemon *d, const struct caller *c, struct http_request *req,

@@ -31,6 +31,10 @@ struct daemon {
 	uint32_t uid_base; /* first host uid handed to tenants */
 	int64_t session_ttl; /* seconds */
 	int stop_timeout; /* seconds a server gets to power off before SIGKILL */
+	char pool_driver[16]; /* "reflink" (servers on loop-mounted ext4 volumes) or "dir" */
+	uint64_t pool_size; /* size of the embedded pool image (reflink) */
+	double overcommit; /* provisioned disk may reach physical * overcommit */
+	bool volumes; /* pool_driver is "reflink": servers live on volumes */
 
 	struct db *db;
 	struct auth_throttle *throttle;

@@ -42,6 +42,10 @@ static void help(void)
 	       "  --monitor PATH       the carve-monitor binary (default: beside carved)\n"
 	       "  --session-ttl SECS   lifetime of a login session (default 43200)\n"
 	       "  --stop-timeout SECS  time a server gets to power off before SIGKILL (default 10)\n"
+	       "  --pool-driver NAME   reflink (default: a sparse XFS image, loop-mounted, holding\n"
+	       "                       thin ext4 volumes) or dir (plain directory copies)\n"
+	       "  --pool-size SIZE     size of the embedded pool image (default 64G, sparse)\n"
+	       "  --overcommit RATIO   provisioned disk may reach pool size * RATIO (default 2.0)\n"
 	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the version\n"
@@ -145,6 +149,9 @@ enum {
 	OPT_SESSION_TTL,
 	OPT_STOP_TIMEOUT,
 	OPT_LOG_LEVEL,
+	OPT_POOL_DRIVER,
+	OPT_POOL_SIZE,
+	OPT_OVERCOMMIT,
 	OPT_VERSION,
 };
 
@@ -161,6 +168,9 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
 		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"pool-driver", required_argument, NULL, OPT_POOL_DRIVER},
+		{"pool-size", required_argument, NULL, OPT_POOL_SIZE},
+		{"overcommit", required_argument, NULL, OPT_OVERCOMMIT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{},
@@ -218,6 +228,34 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 				goto bad_num;
 			d->stop_timeout = (int)v;
 			break;
+		case OPT_POOL_DRIVER:
+			if (!streq(optarg, "reflink") && !streq(optarg, "dir")) {
+				fprintf(stderr, "carved: --pool-driver '%s': use reflink or dir\n",
+					optarg);
+				return -EINVAL;
+			}
+			strscpy(d->pool_driver, optarg, sizeof(d->pool_driver));
+			break;
+		case OPT_POOL_SIZE:
+			if (parse_size(optarg, &v, &err) < 0 || v < (300ULL << 20)) {
+				fprintf(stderr, "carved: --pool-size: %s\n",
+					err.msg[0] ? err.msg : "at least 300M");
+				return -EINVAL;
+			}
+			d->pool_size = v;
+			break;
+		case OPT_OVERCOMMIT: {
+			char *end;
+			double x = strtod(optarg, &end);
+			if (*end != '\0' || !(x > 0.0 && x <= 100.0)) {
+				fprintf(stderr,
+					"carved: --overcommit '%s': a ratio above 0 and at most 100\n",
+					optarg);
+				return -EINVAL;
+			}
+			d->overcommit = x;
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			if (log_level_from_string(optarg) < 0) {
 				fprintf(stderr,
@@ -263,6 +301,9 @@ int main(int argc, char **argv)
 		.uid_base = 1000000,
 		.session_ttl = 12 * 3600,
 		.stop_timeout = 10,
+		.pool_driver = "reflink",
+		.pool_size = 64ULL << 30,
+		.overcommit = 2.0,
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct http_server_config hc = {0};
@@ -310,8 +351,21 @@ int main(int argc, char **argv)
 			"%d tasks were interrupted by the last stop of carved and are marked failed",
 			r);
 	snprintf(path, sizeof(path), "%s/pools/default", d.state_dir);
-	if (storage_pool_open("dir", "default", path, &d.pool, &err) < 0)
-		return log_error("%s", err.msg), 1;
+	d.volumes = streq(d.pool_driver, "reflink");
+	if (d.volumes) {
+		char image[PATH_MAX + 32];
+		snprintf(image, sizeof(image), "%s/pools/default.img", d.state_dir);
+		r = mkdir_p(path, 0700);
+		if (r >= 0)
+			r = storage_pool_open_image("default", path, image, d.pool_size, &d.pool,
+						    &err);
+		if (r >= 0)
+			r = storage_pool_set_overcommit(d.pool, d.overcommit);
+	} else {
+		r = storage_pool_open("dir", "default", path, &d.pool, &err);
+	}
+	if (r < 0)
+		return log_error("storage: %s", err.msg[0] ? err.msg : strerror(-r)), 1;
 	carve_err_clear(&err);
 	if (templates_bootstrap(&d, &err) < 0)
 		log_warning("%s", err.msg);

@@ -53,6 +53,33 @@ fail:
 	return r;
 }
 
+/* Where a server's root volume is mounted on the host while it runs (volumes only). */
+static int rootfs_mountpoint(struct daemon *d, const char *id, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int r = daemon_server_dir(d, id, dir, sizeof(dir));
+
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(buf, len, "%s/rootfs", dir) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Unmount and detach a stopped server's root volume; idempotent. */
+static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
+{
+	char mnt[PATH_MAX];
+	int r;
+
+	if (!d->volumes)
+		return 0;
+	r = rootfs_mountpoint(d, id, mnt, sizeof(mnt));
+	if (r < 0)
+		return carve_err(err, r, "volume paths");
+	return storage_volume_detach(d->pool, id, mnt, err);
+}
+
 static void exit_reason(const struct monitor_status *st, const char *when, char *buf, size_t len)
 {
 	if (!st->exited)
@@ -88,14 +115,39 @@ int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		r = db_tenant_get_by_id(d->db, s->tenant_id, &t, err);
 	if (r < 0)
 		goto fail;
-	opts.uid_shift = daemon_tenant_uid_base(d, t);
-	opts.gid_shift = opts.uid_shift;
-	opts.id_range = 65536;
-	opts.progress = progress_cb;
-	opts.userdata = ctx;
-	r = storage_volume_clone_tree(d->pool, tpl->rootfs_path, s->id, &opts, err);
-	if (r < 0)
-		goto fail;
+	if (d->volumes) {
+		if (!tpl->volume) {
+			r = carve_err(err, -ENOMEDIUM, "template '%s' has no volume", tpl->name);
+			goto fail;
+		}
+		task_progress(ctx, 1, 3, "steps");
+		if (op->snapshot[0])
+			r = storage_volume_clone_snapshot(d->pool, op->source_server_id,
+							  op->snapshot, s->id, err);
+		else
+			r = storage_volume_clone(d->pool, tpl->volume, s->id, err);
+		if (r < 0)
+			goto fail;
+		task_progress(ctx, 2, 3, "steps");
+		if (!op->snapshot[0] && s->disk > tpl->disk_min) {
+			r = storage_volume_resize(d->pool, s->id, s->disk, err);
+			if (r < 0) {
+				carve_err_prefix(err, "disk");
+				(void)storage_volume_destroy(d->pool, s->id, NULL);
+				goto fail;
+			}
+		}
+		task_progress(ctx, 3, 3, "steps");
+	} else {
+		opts.uid_shift = daemon_tenant_uid_base(d, t);
+		opts.gid_shift = opts.uid_shift;
+		opts.id_range = 65536;
+		opts.progress = progress_cb;
+		opts.userdata = ctx;
+		r = storage_volume_clone_tree(d->pool, tpl->rootfs_path, s->id, &opts, err);
+		if (r < 0)
+			goto fail;
+	}
 	CARVE_FAILPOINT("server-create-copied");
 	r = set_state(d, s->id, DB_SERVER_CREATING, DB_SERVER_STOPPED, NULL, 0, 0);
 	if (r < 0) {
@@ -117,6 +169,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32];
 	struct monitor_config cfg = {0};
 	pid_t mpid = 0, ipid = 0;
+	bool attached = false;
 	int r;
 
 	r = db_server_get_by_id(d->db, id, &s, err);
@@ -130,15 +183,24 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	task_progress(ctx, 1, 3, "steps");
 	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
 	if (r >= 0)
-		r = storage_volume_path(d->pool, s->id, rootfs, sizeof(rootfs));
+		r = d->volumes ? rootfs_mountpoint(d, s->id, rootfs, sizeof(rootfs))
+			       : storage_volume_path(d->pool, s->id, rootfs, sizeof(rootfs));
 	if (r < 0) {
 		carve_err(err, r, "paths");
 		goto fail;
 	}
-	r = mkdir_p(dir, 0700);
+	r = mkdir_p(d->volumes ? rootfs : dir, 0700);
 	if (r < 0) {
 		carve_err(err, r, "create '%s'", dir);
 		goto fail;
+	}
+	if (d->volumes) {
+		/* a volume left attached by a crash is released first */
+		(void)release_volume(d, s->id, NULL);
+		r = storage_volume_attach(d->pool, s->id, rootfs, 0, NULL, 0, err);
+		if (r < 0)
+			goto fail;
+		attached = true;
 	}
 	snprintf(path, sizeof(path), "%s/exit.json", dir);
 	(void)unlink(path);
@@ -154,6 +216,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.memory = s->memory;
 	cfg.cgroup_root = d->cgroup_root;
 	cfg.cgroup_prefix = d->cgroup_prefix;
+	cfg.idmap_rootfs = d->volumes;
 	task_progress(ctx, 2, 3, "steps");
 	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
 	if (r < 0)
@@ -171,9 +234,81 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	log_info("server '%s' (tenant '%s') running, init pid %d", s->name, t->name, (int)ipid);
 	return 0;
 fail:
+	if (attached && mpid == 0)
+		(void)release_volume(d, s->id, NULL);
 	carve_err_prefix(err, "server '%s': start", s->name);
 	(void)set_state(d, s->id, DB_SERVER_STARTING, DB_SERVER_ERROR, err->msg, 0, 0);
 	return err->code ? err->code : r;
+}
+
+int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			 struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	struct db_snapshot snap = {0};
+	char mnt[PATH_MAX];
+	int r;
+
+	r = db_server_get_by_id(d->db, op->server_id, &s, err);
+	if (r < 0)
+		return r;
+	r = rootfs_mountpoint(d, s->id, mnt, sizeof(mnt));
+	if (r < 0)
+		return carve_err(err, r, "server '%s'", s->name);
+	/* A running server's filesystem is frozen around the reflink, so the snapshot is
+	 * consistent; a stopped one is not mounted and needs nothing. */
+	if (s->state == DB_SERVER_RUNNING)
+		r = storage_volume_snapshot_frozen(d->pool, s->id, op->snapshot, mnt, err);
+	else
+		r = storage_volume_snapshot(d->pool, s->id, op->snapshot, err);
+	if (r < 0)
+		return carve_err_prefix(err, "server '%s': snapshot '%s'", s->name, op->snapshot);
+	CARVE_FAILPOINT("server-snapshot-taken");
+	strscpy(snap.server_id, s->id, sizeof(snap.server_id));
+	strscpy(snap.name, op->snapshot, sizeof(snap.name));
+	snap.size = s->disk;
+	r = db_snapshot_create(d->db, &snap, err);
+	if (r < 0) {
+		(void)storage_volume_snapshot_delete(d->pool, s->id, op->snapshot, NULL);
+		return carve_err_prefix(err, "server '%s'", s->name);
+	}
+	log_info("server '%s': snapshot '%s' taken", s->name, op->snapshot);
+	return 0;
+}
+
+int server_task_rollback(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			 struct carve_error *err)
+{
+	const struct server_op *op = userdata;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	cleanup(db_snapshot_freep) struct db_snapshot *snap = NULL;
+	int r;
+
+	r = db_server_get_by_id(d->db, op->server_id, &s, err);
+	if (r >= 0)
+		r = db_snapshot_get(d->db, s->id, op->snapshot, &snap, err);
+	if (r < 0)
+		return r;
+	if (s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR)
+		return carve_err(err, -EBUSY, "server '%s' is %s: stop it before rolling back",
+				 s->name, db_server_state_to_string(s->state));
+	/* the volume is replaced atomically (rename); a running start would hold it attached
+	 * and make this fail with EBUSY rather than swap it under the server */
+	r = storage_volume_rollback(d->pool, s->id, op->snapshot, err);
+	if (r < 0)
+		return carve_err_prefix(err, "server '%s': rollback to '%s'", s->name,
+					op->snapshot);
+	if (snap->size && snap->size != s->disk) {
+		cleanup(db_server_freep) struct db_server *cur = NULL;
+		/* the disk is the snapshot's size again */
+		if (db_server_get_by_id(d->db, s->id, &cur, NULL) >= 0) {
+			cur->disk = snap->size;
+			(void)db_server_update(d->db, cur, NULL);
+		}
+	}
+	log_info("server '%s' rolled back to snapshot '%s'", s->name, op->snapshot);
+	return 0;
 }
 
 int server_task_start(struct daemon *d, struct task_ctx *ctx, void *userdata,
@@ -204,6 +339,9 @@ static int do_stop(struct daemon *d, const char *id, struct carve_error *err)
 	if (r < 0)
 		goto fail;
 	exit_reason(&st, "", reason, sizeof(reason));
+	r = release_volume(d, s->id, err);
+	if (r < 0)
+		goto fail;
 	r = set_state(d, s->id, DB_SERVER_STOPPING, DB_SERVER_STOPPED, reason, 0, 0);
 	if (r < 0) {
 		carve_err(err, r, "record state");
@@ -243,7 +381,9 @@ static int destroy(struct daemon *d, const struct db_server *s, struct carve_err
 	char dir[PATH_MAX];
 	int r;
 
-	r = storage_volume_destroy(d->pool, s->id, err);
+	r = release_volume(d, s->id, err);
+	if (r >= 0)
+		r = storage_volume_destroy(d->pool, s->id, err);
 	if (r < 0)
 		return r;
 	CARVE_FAILPOINT("server-delete-volume-gone");
@@ -304,6 +444,7 @@ static void watch_unlink(struct watcher *w, struct watch *wt)
 
 static void on_monitor_gone(struct daemon *d, const char *id)
 {
+	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct monitor_status st = {0};
 	char dir[PATH_MAX], reason[256];
@@ -317,6 +458,10 @@ static void on_monitor_gone(struct daemon *d, const char *id)
 		return; /* a new monitor already runs (restart) */
 	exit_reason(&st, "", reason, sizeof(reason));
 	/* Only a running server changes here; starting/stopping belong to their task. */
+	if (s->state != DB_SERVER_RUNNING)
+		return;
+	if (release_volume(d, id, &err) < 0)
+		log_warning("server '%s': release its volume: %s", s->name, err.msg);
 	if (set_state(d, id, DB_SERVER_RUNNING, DB_SERVER_STOPPED, reason, 0, 0) >= 0)
 		log_info("server '%s' stopped by itself: %s", s->name, reason);
 }
@@ -496,9 +641,15 @@ int servers_reconcile(struct daemon *d)
 						"reconcile: server '%s': cannot watch its monitor",
 						s->name);
 				running++;
-			} else if (s->state == DB_SERVER_STARTING ||
-				   s->state == DB_SERVER_RUNNING ||
-				   s->state == DB_SERVER_STOPPING) {
+			} else {
+				/* a stopped server holds no mount or loop device */
+				carve_err_clear(&err);
+				if (release_volume(d, s->id, &err) < 0)
+					log_warning("reconcile: server '%s': %s", s->name, err.msg);
+			}
+			if (!st.running &&
+			    (s->state == DB_SERVER_STARTING || s->state == DB_SERVER_RUNNING ||
+			     s->state == DB_SERVER_STOPPING)) {
 				exit_reason(&st, " while carved was down", reason, sizeof(reason));
 				(void)set_state(d, s->id, -1, DB_SERVER_STOPPED, reason, 0, 0);
 				repaired++;

@@ -23,7 +23,16 @@
 struct server_op {
 	char server_id[33];
 	char tenant_id[33];
+	/* server.create from a snapshot instead of the template; server.snapshot and
+	 * server.rollback: the snapshot */
+	char source_server_id[33];
+	char snapshot[64];
 };
+
+int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			 struct carve_error *err);
+int server_task_rollback(struct daemon *d, struct task_ctx *ctx, void *userdata,
+			 struct carve_error *err);
 
 int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		       struct carve_error *err);

@@ -144,29 +144,21 @@ static int build_rootfs(const char *root, struct carve_error *err)
 	return 0;
 }
 
-int templates_bootstrap(struct daemon *d, struct carve_error *err)
+#define TEMPLATE_VOLUME "template-busybox"
+#define TEMPLATE_DISK (256ULL << 20)
+
+static int ensure_rootfs(const char *root, struct carve_error *err)
 {
-	cleanup(db_template_freep) struct db_template *have = NULL;
-	char dir[PATH_MAX], root[PATH_MAX], partial[PATH_MAX + 16];
-	struct db_template t = {0};
+	char partial[PATH_MAX + 16];
 	int r;
 
-	r = db_template_get_by_name(d->db, "busybox", &have, NULL);
-	if (r >= 0 && access(have->rootfs_path, F_OK) == 0)
+	if (access(root, F_OK) == 0)
 		return 0;
 	if (access(BUSYBOX, X_OK) < 0)
-		return carve_err(
-			err, -ENOENT,
-			"template 'busybox': %s is missing (apt-get install busybox-static)",
-			BUSYBOX);
-	snprintf(dir, sizeof(dir), "%s/templates/busybox", d->state_dir);
-	snprintf(root, sizeof(root), "%s/rootfs", dir);
+		return carve_err(err, -ENOENT, "%s is missing (apt-get install busybox-static)",
+				 BUSYBOX);
 	snprintf(partial, sizeof(partial), "%s.partial", root);
-	r = mkdir_p(dir, 0700);
-	if (r < 0)
-		return carve_err(err, r, "template 'busybox': create '%s'", dir);
 	(void)rm_rf(partial);
-	(void)rm_rf(root);
 	r = mkdir(partial, 0755) < 0 ? -errno : build_rootfs(partial, err);
 	if (r >= 0 && rename(partial, root) < 0)
 		r = -errno;
@@ -174,10 +166,47 @@ int templates_bootstrap(struct daemon *d, struct carve_error *err)
 		(void)rm_rf(partial);
 		if (!carve_err_isset(err))
 			carve_err(err, r, "build");
-		return carve_err_prefix(err, "template 'busybox'");
+		return err->code;
 	}
-	if (have)
-		return 0; /* the row exists; only the files were missing */
+	log_info("built the busybox root filesystem in %s", root);
+	return 0;
+}
+
+int templates_bootstrap(struct daemon *d, struct carve_error *err)
+{
+	cleanup(db_template_freep) struct db_template *have = NULL;
+	char dir[PATH_MAX], root[PATH_MAX];
+	struct db_template t = {0};
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/templates/busybox", d->state_dir);
+	snprintf(root, sizeof(root), "%s/rootfs", dir);
+	r = mkdir_p(dir, 0700);
+	if (r < 0)
+		return carve_err(err, r, "template 'busybox': create '%s'", dir);
+	r = ensure_rootfs(root, err);
+	if (r < 0)
+		return carve_err_prefix(err, "template 'busybox'");
+	/* With volumes, servers are reflink clones of the template's own ext4 volume, which
+	 * keeps the files owned by uid 0: an idmapped mount shifts them per tenant. */
+	if (d->volumes && storage_volume_exists(d->pool, TEMPLATE_VOLUME) <= 0) {
+		r = storage_volume_create_from_dir(d->pool, TEMPLATE_VOLUME, TEMPLATE_DISK, root,
+						   err);
+		if (r < 0)
+			return carve_err_prefix(err, "template 'busybox'");
+		log_info("created the volume of template 'busybox'");
+	}
+
+	r = db_template_get_by_name(d->db, "busybox", &have, NULL);
+	if (r >= 0 && (!!have->volume == d->volumes))
+		return 0;
+	if (r >= 0) {
+		/* made for the other pool driver: replace it if no server uses it */
+		r = db_template_delete(d->db, have->id, err);
+		if (r < 0)
+			return carve_err_prefix(
+				err, "template 'busybox' was made for another pool driver");
+	}
 	strscpy(t.name, "busybox", sizeof(t.name));
 	strscpy(t.kind, "container", sizeof(t.kind));
 	strscpy(t.os, "busybox", sizeof(t.os));
@@ -186,9 +215,11 @@ int templates_bootstrap(struct daemon *d, struct carve_error *err)
 	t.rootfs_path = root;
 	t.init = (char *)"/sbin/init";
 	t.stop_signal = SIGUSR2; /* busybox init: poweroff */
+	t.volume = d->volumes ? (char *)TEMPLATE_VOLUME : NULL;
+	t.disk_min = d->volumes ? TEMPLATE_DISK : 0;
 	r = db_template_create(d->db, &t, err);
 	if (r < 0)
 		return carve_err_prefix(err, "template 'busybox'");
-	log_info("created template 'busybox' in %s", root);
+	log_info("created template 'busybox'");
 	return 0;
 }

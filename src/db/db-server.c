@@ -14,7 +14,7 @@
 
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
-	"monitor_pid, created_at, updated_at"
+	"monitor_pid, created_at, updated_at, disk"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -38,6 +38,7 @@ static int server_row(sqlite3_stmt *st, void **ret)
 	s->monitor_pid = sqlite3_column_int64(st, 10);
 	s->created_at = sqlite3_column_int64(st, 11);
 	s->updated_at = sqlite3_column_int64(st, 12);
+	s->disk = (uint64_t)sqlite3_column_int64(st, 13);
 	*ret = s;
 	return 0;
 }
@@ -62,6 +63,9 @@ static int server_check(const struct db_server *s, struct carve_error *err)
 	if (s->memory > INT64_MAX)
 		return carve_err_field(err, -ERANGE, "memory", "server '%s': memory too large",
 				       s->name);
+	if (s->disk > INT64_MAX)
+		return carve_err_field(err, -ERANGE, "disk", "server '%s': disk too large",
+				       s->name);
 	return 0;
 }
 
@@ -81,7 +85,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		return carve_err(err, r, "server '%s': random id", s->name);
 	r = db_prepare(db,
 		       "INSERT INTO servers (" SERVER_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &st, err);
 	if (r < 0)
 		return r;
@@ -97,6 +101,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 11, s->monitor_pid);
 	sqlite3_bind_int64(st, 12, now);
 	sqlite3_bind_int64(st, 13, now);
+	sqlite3_bind_int64(st, 14, (int64_t)s->disk);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return carve_err(err, -ENOENT,
@@ -177,18 +182,19 @@ int db_server_update(struct db *db, const struct db_server *s, struct carve_erro
 	/* updated_at is the time of this write, whatever the caller's copy says. */
 	r = db_prepare(db,
 		       "UPDATE servers SET vcpus = ?, memory = ?, state = ?, state_reason = ?, "
-		       "pid = ?, monitor_pid = ?, updated_at = ? WHERE id = ?",
+		       "pid = ?, monitor_pid = ?, updated_at = ?, disk = ? WHERE id = ?",
 		       &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, s->vcpus);
 	sqlite3_bind_int64(st, 2, (int64_t)s->memory);
 	if (bind_text(st, 3, db_server_state_to_string(s->state)) < 0 ||
-	    bind_text(st, 4, s->state_reason) < 0 || bind_text(st, 8, s->id) < 0)
+	    bind_text(st, 4, s->state_reason) < 0 || bind_text(st, 9, s->id) < 0)
 		return -ENOMEM;
 	sqlite3_bind_int64(st, 5, s->pid);
 	sqlite3_bind_int64(st, 6, s->monitor_pid);
 	sqlite3_bind_int64(st, 7, time(NULL));
+	sqlite3_bind_int64(st, 8, (int64_t)s->disk);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "server '%s'", s->name);

@@ -9,8 +9,9 @@
 #include "base/string-util.h"
 #include "db/db-internal.h"
 
-#define TEMPLATE_COLUMNS \
-	"id, name, kind, os, description, rootfs_path, init, stop_signal, created_at"
+#define TEMPLATE_COLUMNS                                                                        \
+	"id, name, kind, os, description, rootfs_path, init, stop_signal, created_at, volume, " \
+	"disk_min"
 
 static int template_row(sqlite3_stmt *st, void **ret)
 {
@@ -23,12 +24,13 @@ static int template_row(sqlite3_stmt *st, void **ret)
 	column_copy(st, 2, t->kind, sizeof(t->kind));
 	column_copy(st, 3, t->os, sizeof(t->os));
 	if (column_dup(st, 4, &t->description) < 0 || column_dup(st, 5, &t->rootfs_path) < 0 ||
-	    column_dup(st, 6, &t->init) < 0) {
+	    column_dup(st, 6, &t->init) < 0 || column_dup(st, 9, &t->volume) < 0) {
 		db_template_free(t);
 		return -ENOMEM;
 	}
 	t->stop_signal = sqlite3_column_int(st, 7);
 	t->created_at = sqlite3_column_int64(st, 8);
+	t->disk_min = (uint64_t)sqlite3_column_int64(st, 10);
 	*ret = t;
 	return 0;
 }
@@ -58,17 +60,18 @@ int db_template_create(struct db *db, struct db_template *t, struct carve_error 
 		return carve_err(err, r, "template '%s': random id", t->name);
 	r = db_prepare(db,
 		       "INSERT INTO templates (" TEMPLATE_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &st, err);
 	if (r < 0)
 		return r;
 	if (bind_text(st, 1, id) < 0 || bind_text(st, 2, t->name) < 0 ||
 	    bind_text(st, 3, t->kind) < 0 || bind_text(st, 4, t->os) < 0 ||
 	    bind_text(st, 5, t->description) < 0 || bind_text(st, 6, t->rootfs_path) < 0 ||
-	    bind_text(st, 7, t->init) < 0)
+	    bind_text(st, 7, t->init) < 0 || bind_text(st, 10, t->volume) < 0)
 		return -ENOMEM;
 	sqlite3_bind_int(st, 8, t->stop_signal);
 	sqlite3_bind_int64(st, 9, now);
+	sqlite3_bind_int64(st, 11, (int64_t)t->disk_min);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "template '%s'", t->name);
@@ -147,6 +150,7 @@ struct db_template *db_template_free(struct db_template *t)
 	free(t->description);
 	free(t->rootfs_path);
 	free(t->init);
+	free(t->volume);
 	free(t);
 	return NULL;
 }

@@ -105,6 +105,18 @@ static const char *const migrations[] = {
 	"  status INTEGER NOT NULL,"
 	"  remote TEXT"
 	");",
+	/* 2: servers live on volumes: a disk size per server, a volume per template */
+	"ALTER TABLE servers ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE templates ADD COLUMN volume TEXT;"
+	"ALTER TABLE templates ADD COLUMN disk_min INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE snapshots ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  server_id TEXT NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (server_id, name)"
+	");",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

@@ -132,6 +132,8 @@ struct db_template {
 	char *rootfs_path; /* the template's root filesystem (directory) */
 	char *init; /* init command inside the server, e.g. "/sbin/init" */
 	int stop_signal; /* the signal that asks init to power off (busybox: SIGUSR2) */
+	char *volume; /* the template's volume in the default pool (NULL: dir pools) */
+	uint64_t disk_min; /* smallest disk a server of this template may have (bytes) */
 	int64_t created_at;
 };
 
@@ -175,6 +177,7 @@ struct db_server {
 	char kind[16]; /* "container" */
 	uint32_t vcpus;
 	uint64_t memory; /* bytes */
+	uint64_t disk; /* root volume size in bytes (0: unbounded, dir pools) */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */
@@ -191,7 +194,7 @@ int db_server_get_by_id(struct db *db, const char *id, struct db_server **ret,
 /* tenant_id NULL: every server. */
 int db_server_list(struct db *db, const char *tenant_id, struct db_server ***ret, size_t *ret_n,
 		   struct carve_error *err);
-/* Writes every mutable column (vcpus, memory, state, state_reason, pid, monitor_pid,
+/* Writes every mutable column (vcpus, memory, disk, state, state_reason, pid, monitor_pid,
  * updated_at). */
 int db_server_update(struct db *db, const struct db_server *s, struct carve_error *err);
 /* Compare-and-set of the state: -EBUSY (and ret_current set) when the row is not in `from`. */
@@ -245,6 +248,27 @@ int db_task_fail_interrupted(struct db *db, int64_t now, struct carve_error *err
 struct db_task *db_task_free(struct db_task *t);
 void db_task_list_free(struct db_task **l, size_t n);
 
+/* --- snapshots ---------------------------------------------------------------------------- */
+
+/* A snapshot of a server's root volume; its data lives in the pool. Deleted with the server. */
+struct db_snapshot {
+	char id[33];
+	char server_id[33];
+	char name[64]; /* unique per server */
+	uint64_t size; /* the volume's size when taken */
+	int64_t created_at;
+};
+
+int db_snapshot_create(struct db *db, struct db_snapshot *s, struct carve_error *err);
+int db_snapshot_get(struct db *db, const char *server_id, const char *name,
+		    struct db_snapshot **ret, struct carve_error *err);
+/* Oldest first. */
+int db_snapshot_list(struct db *db, const char *server_id, struct db_snapshot ***ret, size_t *ret_n,
+		     struct carve_error *err);
+int db_snapshot_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_snapshot *db_snapshot_free(struct db_snapshot *s);
+void db_snapshot_list_free(struct db_snapshot **l, size_t n);
+
 /* --- audit --------------------------------------------------------------------------------- */
 
 /* Append one audit record of a mutating call. */
@@ -259,5 +283,6 @@ DEFINE_CLEANUP_FUNC(struct db_token, db_token_free)
 DEFINE_CLEANUP_FUNC(struct db_template, db_template_free)
 DEFINE_CLEANUP_FUNC(struct db_server, db_server_free)
 DEFINE_CLEANUP_FUNC(struct db_task, db_task_free)
+DEFINE_CLEANUP_FUNC(struct db_snapshot, db_snapshot_free)
 
 #endif

@@ -7,8 +7,10 @@
  *    line + headers at most HTTP_HEADER_MAX bytes (431), path at most HTTP_PATH_MAX (414),
  *    JSON nesting at most JSON_DEPTH_MAX (400), at most HTTP_CONNECTIONS_MAX connections.
  *  - Handlers run on libmicrohttpd's worker threads (a thread pool) and may block; they receive a
- *    complete request (body buffered) and fill a response. A handler may also take over the
- *    connection's socket for a websocket or a stream (http_response_upgrade); not used yet.
+ *    complete request (body buffered) and fill a response. A handler may instead answer a
+ *    websocket handshake (http_response_websocket): after the 101 answer went out, its callback
+ *    runs on a thread of its own with the connection as a struct ws_conn; http_server_stop()
+ *    shuts those connections down and waits for their callbacks to return.
  *  - Ownership: struct http_server and struct http_router are owned by their creator; the router
  *    must outlive the server. Handlers must not keep pointers into the request after returning.
  *  - Peer credentials: on the unix socket the peer's uid/pid come from SO_PEERCRED.
@@ -23,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
+#include "base/websocket.h"
 
 #define HTTP_BODY_MAX (1024 * 1024)
 #define HTTP_HEADER_MAX (16 * 1024)
@@ -42,6 +45,11 @@ struct http_request {
 	uid_t peer_uid; /* via_unix only: SO_PEERCRED uid; (uid_t)-1 otherwise */
 	pid_t peer_pid;
 	char remote[64]; /* "unix" or the peer's IP address */
+	/* websocket handshake headers, NULL when absent */
+	const char *upgrade; /* Upgrade */
+	const char *connection; /* Connection */
+	const char *ws_key; /* Sec-WebSocket-Key */
+	const char *ws_version; /* Sec-WebSocket-Version */
 	/* filled by the router: */
 	size_t n_params;
 	const char *param_names[HTTP_PARAMS_MAX];
@@ -63,6 +71,11 @@ struct http_response {
 	int retry_after; /* > 0: a Retry-After header (seconds) */
 	char location[256]; /* non-empty: a Location header */
 	char allow[64]; /* non-empty: an Allow header (set by the router on 405) */
+	/* set by http_response_websocket(); owned until the callback has run */
+	void (*ws_fn)(struct ws_conn *ws, void *userdata);
+	void *ws_userdata;
+	void (*ws_destroy)(void *userdata);
+	char ws_accept[WS_ACCEPT_LEN + 1];
 };
 
 /* The error code string for an HTTP status: 404 -> "not_found", 413 -> "payload_too_large", ... */
@@ -74,6 +87,23 @@ void http_response_error(struct http_response *resp, int status, const char *fie
 			 ...) __attribute__((format(printf, 4, 5)));
 /* Set resp to status with a JSON body; takes ownership of json. */
 void http_response_json(struct http_response *resp, int status, json_t *json);
+
+/* Runs on a thread of its own once the 101 answer went out. ws is a server-side connection
+ * (blocking fd, messages up to WS_MESSAGE_MAX_DEFAULT); the callback must return when the peer
+ * goes away or the fd is shut down. The connection is closed after it returns. */
+typedef void (*http_websocket_fn)(struct ws_conn *ws, void *userdata);
+
+/* Check that req is an RFC 6455 opening handshake: GET, "Upgrade: websocket", a Connection
+ * header listing "upgrade", a valid Sec-WebSocket-Key and Sec-WebSocket-Version 13. -EINVAL
+ * with a message otherwise. */
+int http_request_websocket_check(const struct http_request *req, struct carve_error *err);
+
+/* Answer req with 101 Switching Protocols and hand the connection to fn(ws, userdata) (destroy,
+ * when not NULL, is called on userdata afterwards, or when the upgrade never happens). When req
+ * is not a valid handshake, answers 400 naming the problem, destroys userdata and returns false.
+ */
+bool http_response_websocket(const struct http_request *req, struct http_response *resp,
+			     http_websocket_fn fn, void *userdata, void (*destroy)(void *));
 
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *resp,
 				void *userdata);

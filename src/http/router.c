@@ -125,6 +125,11 @@ void http_response_release(struct http_response *resp)
 {
 	if (!resp)
 		return;
+	if (resp->ws_destroy && resp->ws_userdata)
+		resp->ws_destroy(resp->ws_userdata);
+	resp->ws_fn = NULL;
+	resp->ws_userdata = NULL;
+	resp->ws_destroy = NULL;
 	json_decref(resp->json);
 	resp->json = NULL;
 	free(resp->body);
@@ -164,6 +169,67 @@ void http_response_error(struct http_response *resp, int status, const char *fie
 		o = json_pack("{s:o}", "error", e);
 	/* On allocation failure the status alone still tells the client what happened. */
 	http_response_json(resp, status, o);
+}
+
+/* --- websocket handshake ------------------------------------------------------------------- */
+
+/* Does the comma-separated header value list token (case-insensitive)? */
+static bool header_has_token(const char *value, const char *token)
+{
+	size_t tl = strlen(token);
+
+	for (const char *p = value; p && *p;) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == tl && strncasecmp(p, token, tl) == 0)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+int http_request_websocket_check(const struct http_request *req, struct carve_error *err)
+{
+	if (!streq(req->method, "GET"))
+		return carve_err(err, -EINVAL, "websocket handshake: method must be GET");
+	if (!req->upgrade || !header_has_token(req->upgrade, "websocket"))
+		return carve_err(err, -EINVAL,
+				 "websocket handshake: this resource needs 'Upgrade: websocket'");
+	if (!req->connection || !header_has_token(req->connection, "upgrade"))
+		return carve_err(err, -EINVAL,
+				 "websocket handshake: the Connection header must list 'Upgrade'");
+	if (!req->ws_version || !streq(req->ws_version, "13"))
+		return carve_err(err, -EINVAL,
+				 "websocket handshake: Sec-WebSocket-Version must be 13");
+	if (!ws_key_is_valid(req->ws_key))
+		return carve_err(
+			err, -EINVAL,
+			"websocket handshake: Sec-WebSocket-Key must be 16 bytes in base64");
+	return 0;
+}
+
+bool http_response_websocket(const struct http_request *req, struct http_response *resp,
+			     http_websocket_fn fn, void *userdata, void (*destroy)(void *))
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+
+	http_response_release(resp);
+	if (http_request_websocket_check(req, &err) < 0) {
+		if (destroy && userdata)
+			destroy(userdata);
+		http_response_error(resp, 400, NULL, "%s", err.msg);
+		return false;
+	}
+	resp->status = 101;
+	resp->ws_fn = fn;
+	resp->ws_userdata = userdata;
+	resp->ws_destroy = destroy;
+	ws_accept_key(req->ws_key, resp->ws_accept);
+	return true;
 }
 
 /* --- requests ------------------------------------------------------------------------------ */

@@ -16,17 +16,26 @@
  *   last call    (upload_data_size == 0): 413 if the body was too large, else route and answer
  * MHD refuses a response queued while a body is still arriving, so an oversized chunked body is
  * drained (up to DRAIN_MAX, then the connection is dropped) before the 413 goes out.
+ *
+ * A websocket answer is an MHD upgrade response. Its state (struct upgrade: the handler's
+ * callback and userdata) hangs off the request until MHD calls upgrade_cb, which hands it to a
+ * detached session thread; if the upgrade never happens (the client went away before the 101 was
+ * sent) completed_cb frees it. Session threads are listed in the server so that stopping can shut
+ * their sockets down and wait for them: MHD must not be stopped under an upgraded connection.
  */
 #define LOG_DOMAIN "http"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/parse-util.h"
@@ -37,6 +46,23 @@
 #define CONNECTION_TIMEOUT_S 30
 #define THREADS_DEFAULT 4
 #define THREADS_MAX 64
+#define SESSION_STOP_WAIT_S 10
+
+struct upgrade {
+	struct http_server *server;
+	http_websocket_fn fn;
+	void *userdata;
+	void (*destroy)(void *userdata);
+};
+
+struct session {
+	struct upgrade *up;
+	struct MHD_UpgradeResponseHandle *urh;
+	int fd;
+	char *extra;
+	size_t extra_len;
+	struct session *next;
+};
 
 struct listener {
 	struct http_server *server;
@@ -50,6 +76,12 @@ struct http_server {
 	struct listener tcp_listener;
 	char *unix_path;
 	int tcp_port;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct session *sessions; /* running websocket sessions */
+	size_t n_sessions;
+	bool stopping;
 };
 
 struct request_ctx {
@@ -61,7 +93,17 @@ struct request_ctx {
 	size_t body_len;
 	size_t body_cap;
 	size_t dropped;
+	struct upgrade *up; /* queued upgrade that has not happened yet */
 };
+
+static void upgrade_free(struct upgrade *up)
+{
+	if (!up)
+		return;
+	if (up->destroy && up->userdata)
+		up->destroy(up->userdata);
+	free(up);
+}
 
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -84,6 +126,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (!ctx)
 		return;
+	upgrade_free(ctx->up);
 	free(ctx->target);
 	free(ctx->body);
 	free(ctx);
@@ -163,6 +206,136 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
 
 	http_response_error(&resp, status, NULL, "%s", msg);
 	return queue(conn, &resp);
+}
+
+/* --- websocket sessions -------------------------------------------------------------------- */
+
+static void session_end(struct session *se)
+{
+	struct http_server *s = se->up->server;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct session **p = &s->sessions; *p; p = &(*p)->next)
+		if (*p == se) {
+			*p = se->next;
+			break;
+		}
+	s->n_sessions--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *session_thread(void *arg)
+{
+	struct session *se = arg;
+	struct ws_conn *ws = NULL;
+	int flags;
+
+	/* MHD's sockets are non-blocking; the callback gets a plain blocking one. */
+	flags = fcntl(se->fd, F_GETFL);
+	if (flags >= 0)
+		(void)fcntl(se->fd, F_SETFL, flags & ~O_NONBLOCK);
+	if (ws_conn_new(se->fd, WS_ROLE_SERVER, 0, &ws) >= 0 &&
+	    ws_conn_push(ws, se->extra, se->extra_len) >= 0)
+		se->up->fn(ws, se->up->userdata);
+	else
+		log_debug("websocket: cannot set up the connection");
+	ws_conn_free(ws);
+	(void)MHD_upgrade_action(se->urh, MHD_UPGRADE_ACTION_CLOSE);
+	session_end(se);
+	upgrade_free(se->up);
+	free(se->extra);
+	free(se);
+	return NULL;
+}
+
+static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+		       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct request_ctx *ctx = req_cls;
+	struct upgrade *up = cls;
+	struct http_server *s = up->server;
+	struct session *se;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (ctx && ctx->up == up)
+		ctx->up = NULL; /* the session owns it now */
+	se = calloc(1, sizeof(*se));
+	if (!se)
+		goto fail;
+	se->up = up;
+	se->urh = urh;
+	se->fd = sock;
+	if (extra_in_size > 0) {
+		se->extra = malloc(extra_in_size);
+		if (!se->extra)
+			goto fail;
+		memcpy(se->extra, extra_in, extra_in_size);
+		se->extra_len = extra_in_size;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		goto fail;
+	}
+	se->next = s->sessions;
+	s->sessions = se;
+	s->n_sessions++;
+	pthread_mutex_unlock(&s->lock);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, session_thread, se);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		session_end(se);
+		goto fail;
+	}
+	return;
+fail:
+	log_debug("websocket: cannot start a session thread");
+	if (se)
+		free(se->extra);
+	free(se);
+	upgrade_free(up);
+	(void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static enum MHD_Result queue_upgrade(struct http_server *s, struct MHD_Connection *conn,
+				     struct request_ctx *ctx, struct http_response *resp)
+{
+	struct upgrade *up = calloc(1, sizeof(*up));
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!up) {
+		http_response_release(resp);
+		return queue_error(conn, 500, "out of memory");
+	}
+	up->server = s;
+	up->fn = TAKE_PTR(resp->ws_fn);
+	up->userdata = TAKE_PTR(resp->ws_userdata);
+	up->destroy = TAKE_PTR(resp->ws_destroy);
+	r = MHD_create_response_for_upgrade(upgrade_cb, up);
+	if (!r) {
+		upgrade_free(up);
+		http_response_release(resp);
+		return MHD_NO;
+	}
+	add_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
+	add_header(r, "Sec-WebSocket-Accept", resp->ws_accept);
+	upgrade_free(ctx->up);
+	ctx->up = up;
+	ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+	MHD_destroy_response(r);
+	http_response_release(resp);
+	if (ret != MHD_YES) {
+		ctx->up = NULL;
+		upgrade_free(up);
+	}
+	return ret;
 }
 
 static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -303,10 +476,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	req.content_type =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.upgrade = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+	req.connection =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+	req.ws_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+	req.ws_version =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
 	req.via_unix = l->is_unix;
 	peer_identity(conn, l->is_unix, &req);
 
 	http_request_process(l->server->router, &req, ctx->target, &resp);
+	if (resp.ws_fn)
+		return queue_upgrade(l->server, conn, ctx, &resp);
 	return queue(conn, &resp);
 }
 
@@ -447,7 +628,8 @@ static int listen_tcp(const char *address, int *ret_fd, int *ret_port, struct ca
 static int start_daemon(struct listener *l, int fd, bool ipv6, unsigned threads, const char *what,
 			struct carve_error *err)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_UPGRADE;
 
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
@@ -492,6 +674,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_router *
 		return carve_err(err, -ENOMEM, "http server: out of memory");
 	s->router = router;
 	s->tcp_port = -ENOENT;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	s->unix_listener = (struct listener){.server = s, .is_unix = true};
 	s->tcp_listener = (struct listener){.server = s, .is_unix = false};
 
@@ -529,10 +713,35 @@ fail:
 	return r;
 }
 
+/* Shut every websocket down (their callbacks see EOF) and wait for the session threads. */
+static bool stop_sessions(struct http_server *s)
+{
+	bool done;
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += SESSION_STOP_WAIT_S;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (struct session *se = s->sessions; se; se = se->next)
+		(void)shutdown(se->fd, SHUT_RDWR);
+	while (s->n_sessions > 0)
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT) {
+			log_debug("http server: %zu websocket sessions did not end", s->n_sessions);
+			break;
+		}
+	done = s->n_sessions == 0;
+	pthread_mutex_unlock(&s->lock);
+	return done;
+}
+
 struct http_server *http_server_stop(struct http_server *s)
 {
+	bool sessions_done;
+
 	if (!s)
 		return NULL;
+	sessions_done = stop_sessions(s);
 	if (s->tcp_listener.daemon)
 		MHD_stop_daemon(s->tcp_listener.daemon);
 	if (s->unix_listener.daemon)
@@ -541,6 +750,11 @@ struct http_server *http_server_stop(struct http_server *s)
 		(void)unlink(s->unix_path);
 		free(s->unix_path);
 	}
+	/* A session thread that did not end still points at s: leak it rather than free it. */
+	if (!sessions_done)
+		return NULL;
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
 }

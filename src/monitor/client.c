@@ -324,7 +324,7 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 	char path[PATH_MAX];
 	int r;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s}", "server_id",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:b}", "server_id",
 		      cfg->server_id ? cfg->server_id : "", "server_name",
 		      cfg->server_name ? cfg->server_name : "", "tenant_name",
 		      cfg->tenant_name ? cfg->tenant_name : "", "rootfs",
@@ -332,7 +332,8 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		      "stop_signal", cfg->stop_signal, "uid_base", (json_int_t)cfg->uid_base,
 		      "vcpus", (json_int_t)cfg->vcpus, "memory", (json_int_t)cfg->memory,
 		      "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : "", "cgroup_prefix",
-		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "");
+		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "", "idmap_rootfs",
+		      (int)cfg->idmap_rootfs);
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!s)
 		return carve_err(err, -ENOMEM, "out of memory");
@@ -452,4 +453,180 @@ int monitor_launch(const char *monitor_binary, const char *dir, const struct mon
 	if (ret_init_pid)
 		*ret_init_pid = (pid_t)json_integer_value(json_object_get(reply, "init_pid"));
 	return 0;
+}
+
+/* Read the reply line byte by byte: what follows it on a stream connection is not ours. */
+static int read_reply_exact(int fd, int timeout_ms, char *buf, size_t size)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+		int r;
+
+		r = poll(&p, 1, left < 0 ? 0 : (int)left);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ETIMEDOUT;
+		n = recv(fd, buf + len, 1, 0);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return errno == ECONNRESET ? 0 : -errno;
+		}
+		if (n == 0)
+			return 0;
+		if (buf[len] == '\n') {
+			buf[len] = '\0';
+			return (int)len + 1;
+		}
+		if (++len == size - 1)
+			return -EMSGSIZE;
+	}
+}
+
+/* Connect, send req, read the reply; returns the connection for the stream that follows. */
+static int open_stream(const char *dir, json_t *req, struct carve_error *err)
+{
+	cleanup_close int fd = -EBADF;
+	cleanup_json json_t *reply = NULL;
+	struct timeval none = {0};
+	char line[MONITOR_LINE_MAX];
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = connect_monitor(dir, &fd);
+	if (not_running(r))
+		return carve_err(err, -ESRCH, "monitor in '%s': not running", dir);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': connect", dir);
+	r = send_request(fd, req);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': send", dir);
+	r = read_reply_exact(fd, REQUEST_TIMEOUT_MS, line, sizeof(line));
+	if (r == 0)
+		return carve_err(err, -ESRCH, "monitor in '%s': went away", dir);
+	if (r < 0)
+		return carve_err(err, r, "monitor in '%s': read", dir);
+	reply = json_loads(line, 0, NULL);
+	if (!json_is_object(reply))
+		return carve_err(err, -EBADMSG, "monitor in '%s': bad answer", dir);
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		int code = (int)json_integer_value(json_object_get(reply, "errno"));
+
+		return carve_err(err, code > 0 ? -code : -EINVAL, "%s", e ? e : "request refused");
+	}
+	/* a stream may block as long as its peer does */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	return TAKE_FD(fd);
+}
+
+int monitor_console_open(const char *dir, struct carve_error *err)
+{
+	cleanup_json json_t *req = json_pack("{s:s}", "cmd", "console");
+
+	return open_stream(dir, req, err);
+}
+
+int monitor_console_resize(const char *dir, unsigned rows, unsigned cols, struct carve_error *err)
+{
+	return simple_command(dir,
+			      json_pack("{s:s, s:I, s:I}", "cmd", "resize", "rows",
+					(json_int_t)rows, "cols", (json_int_t)cols),
+			      err);
+}
+
+static json_t *strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && v && v[i]; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+int monitor_exec_open(const char *dir, const struct monitor_exec_request *req,
+		      struct carve_error *err)
+{
+	cleanup_json json_t *o = NULL;
+
+	if (!req->argv || !req->argv[0])
+		return carve_err_field(err, -EINVAL, "argv", "exec: empty command");
+	o = json_pack("{s:s, s:o, s:o, s:s?, s:b, s:I, s:I}", "cmd", "exec", "argv",
+		      strv_to_json(req->argv), "env",
+		      req->env ? strv_to_json(req->env) : json_null(), "cwd", req->cwd, "tty",
+		      req->tty, "rows", (json_int_t)(req->rows ? req->rows : 24), "cols",
+		      (json_int_t)(req->cols ? req->cols : 80));
+	return open_stream(dir, o, err);
+}
+
+static int send_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int monitor_frame_write(int fd, enum monitor_frame_type type, const void *data, size_t len)
+{
+	uint8_t hdr[MONITOR_FRAME_HEADER] = {(uint8_t)type, (uint8_t)(len >> 24),
+					     (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+					     (uint8_t)len};
+	int r;
+
+	if ((unsigned)type >= _MONITOR_FRAME_MAX || len > MONITOR_FRAME_MAX_PAYLOAD)
+		return -EINVAL;
+	r = send_all(fd, hdr, sizeof(hdr));
+	if (r < 0 || len == 0)
+		return r;
+	return send_all(fd, data, len);
+}
+
+int monitor_frame_read(int fd, enum monitor_frame_type *ret_type, void *buf, size_t cap,
+		       size_t *ret_len)
+{
+	uint8_t hdr[MONITOR_FRAME_HEADER];
+	ssize_t n = loop_read(fd, hdr, sizeof(hdr));
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	if (n != (ssize_t)sizeof(hdr))
+		return -EBADMSG;
+	len = (size_t)hdr[1] << 24 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 8 | hdr[4];
+	if (hdr[0] >= _MONITOR_FRAME_MAX || len > MONITOR_FRAME_MAX_PAYLOAD || len > cap)
+		return -EBADMSG;
+	n = loop_read(fd, buf, len);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != len)
+		return -EBADMSG;
+	*ret_type = (enum monitor_frame_type)hdr[0];
+	*ret_len = len;
+	return 1;
 }

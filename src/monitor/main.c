@@ -23,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@
 #include "base/string-util.h"
 #include "ct/cgroup.h"
 #include "ct/ct.h"
+#include "ct/exec.h"
 #include "monitor/monitor.h"
 #include "monitor/protocol.h"
 
@@ -49,12 +52,46 @@
 #define DEFAULT_STOP_TIMEOUT 10
 #define MAX_STOP_TIMEOUT 86400
 #define MAX_ARGS 64
+#define CONSOLE_LOG_MAX (1024 * 1024) /* console.log past this keeps its last CONSOLE_LOG_KEEP */
+#define CONSOLE_LOG_KEEP (512 * 1024)
+#define CONSOLE_ROWS 24
+#define CONSOLE_COLS 80
+#define CONSOLE_IN_MAX (16 * 1024)
+#define CLIENT_OUT_MAX (256 * 1024) /* console bytes beyond this for a slow client are dropped */
+#define EXEC_DRAIN_MS 300 /* after exit, how long to wait for the output to end */
+#define TTY_DIM_MAX 10000
+
+enum client_mode {
+	MODE_LINE, /* JSON lines */
+	MODE_CONSOLE, /* raw console bytes both ways */
+	MODE_EXEC, /* frames */
+};
+
+struct exec_session {
+	pid_t pid; /* the helper (ct_exec): reaped here, its status is the process's */
+	pid_t inner; /* the process: leader of its process group */
+	bool tty;
+	int in_fd; /* stdin pipe or pty master; -EBADF once closed */
+	int out_fd[2]; /* stdout and stderr pipes; with tty: the pty master and -EBADF */
+	bool exited;
+	bool done; /* exit frame queued */
+	int wstatus;
+	int64_t deadline; /* after exit: stop waiting for the end of the output */
+	char *pending; /* stdin bytes not written yet */
+	size_t pending_len, pending_off;
+};
 
 struct client {
 	int fd;
+	enum client_mode mode;
 	bool waiting;
+	bool dead; /* freed at the end of the loop iteration */
+	bool close_after_flush; /* dead once out is sent */
+	struct exec_session *exec;
+	char *out;
+	size_t out_len, out_cap;
 	size_t len;
-	char buf[MONITOR_LINE_MAX];
+	char buf[MONITOR_REQUEST_MAX + 1];
 };
 
 struct monitor {
@@ -72,7 +109,22 @@ struct monitor {
 	bool stopping;
 	struct client *clients[MAX_CLIENTS];
 	size_t n_clients;
+
+	int console_master; /* the monitor's end of init's console */
+	int console_slave; /* kept open: the master never sees a hangup */
+	int console_log;
+	off_t console_log_size;
+	size_t console_in_len;
+	char console_in[CONSOLE_IN_MAX]; /* typed by clients, not yet written to the master */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int dir_path(const struct monitor *m, const char *file, char *buf, size_t n)
 {
@@ -226,12 +278,44 @@ static int setup_signals(struct monitor *m, struct carve_error *err)
 	return 0;
 }
 
+/* init's console: a pty whose slave is init's stdio; the master stays in the event loop */
+static int setup_console(struct monitor *m, struct carve_error *err)
+{
+	struct winsize ws = {.ws_row = CONSOLE_ROWS, .ws_col = CONSOLE_COLS};
+	char path[PATH_MAX], pts[64];
+	struct stat st;
+	int r;
+
+	m->console_master = m->console_slave = m->console_log = -EBADF;
+	if (dir_path(m, MONITOR_CONSOLE_FILE, path, sizeof(path)) < 0)
+		return carve_err(err, -ENAMETOOLONG, "run dir '%s': too long", m->dir);
+	m->console_log = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (m->console_log < 0)
+		return carve_err(err, -errno, "open '%s'", path);
+	m->console_log_size = fstat(m->console_log, &st) == 0 ? st.st_size : 0;
+
+	m->console_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m->console_master < 0)
+		return carve_err(err, -errno, "console: posix_openpt");
+	if (grantpt(m->console_master) < 0 || unlockpt(m->console_master) < 0)
+		return carve_err(err, -errno, "console: unlock pty");
+	r = ptsname_r(m->console_master, pts, sizeof(pts));
+	if (r != 0)
+		return carve_err(err, -r, "console: ptsname");
+	m->console_slave = open(pts, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m->console_slave < 0)
+		return carve_err(err, -errno, "console: open '%s'", pts);
+	if (ioctl(m->console_master, TIOCSWINSZ, &ws) < 0)
+		return carve_err(err, -errno, "console: set size");
+	if (fcntl(m->console_master, F_SETFL, fcntl(m->console_master, F_GETFL) | O_NONBLOCK) < 0)
+		return carve_err(err, -errno, "console: fcntl");
+	return 0;
+}
+
 static int spawn_init(struct monitor *m, struct carve_error *err)
 {
 	cleanup_free char *words = NULL;
-	cleanup_close int console = -EBADF;
 	char *argv[MAX_ARGS + 1];
-	char path[PATH_MAX];
 	struct ct_config ct = {
 		.hostname = m->server_name,
 		.rootfs = cfg_string(m->config, "rootfs"),
@@ -241,6 +325,7 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 		.cgroups = m->cgroups,
 		.cgroup_tenant = m->tenant_name,
 		.cgroup_server = m->server_name,
+		.idmap_rootfs = json_is_true(json_object_get(m->config, "idmap_rootfs")),
 	};
 	int r;
 
@@ -248,12 +333,10 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 	if (r < 0)
 		return r;
 	ct.argv = argv;
-	if (dir_path(m, MONITOR_CONSOLE_FILE, path, sizeof(path)) < 0)
-		return carve_err(err, -ENAMETOOLONG, "run dir '%s': too long", m->dir);
-	console = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (console < 0)
-		return carve_err(err, -errno, "open '%s'", path);
-	ct.stdio_fd = console;
+	r = setup_console(m, err);
+	if (r < 0)
+		return r;
+	ct.stdio_fd = m->console_slave;
 	return ct_spawn(&ct, &m->init_pid, err);
 }
 
@@ -269,6 +352,52 @@ static void write_line(int fd, json_t *o)
 	json_decref(o);
 }
 
+/* Send what is queued for c, as far as the socket takes it now. */
+static void client_flush(struct client *c)
+{
+	while (c->out_len > 0 && !c->dead) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				c->dead = true;
+			return;
+		}
+		c->out_len -= (size_t)n;
+		memmove(c->out, c->out + n, c->out_len);
+	}
+	if (c->out_len == 0 && c->close_after_flush)
+		c->dead = true;
+}
+
+/* Queue data for c and send what the socket takes. Console bytes (may_drop) beyond
+ * CLIENT_OUT_MAX are dropped for a reader that does not keep up: init never waits for it. */
+static void client_queue(struct client *c, const void *data, size_t n, bool may_drop)
+{
+	if (c->dead)
+		return;
+	if (may_drop && c->out_len + n > CLIENT_OUT_MAX) {
+		log_debug("client %d: slow reader, %zu console bytes dropped", c->fd, n);
+		return;
+	}
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap * 2 > c->out_len + n ? c->out_cap * 2 : c->out_len + n;
+		char *p = realloc(c->out, cap);
+
+		if (!p) {
+			c->dead = true;
+			return;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, n);
+	c->out_len += n;
+	client_flush(c);
+}
+
 static void send_json(struct client *c, json_t *o)
 {
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -276,20 +405,445 @@ static void send_json(struct client *c, json_t *o)
 	if (s) {
 		size_t n = strlen(s);
 		s[n] = '\n';
-		/* a reader that cannot take one short line at once is dropped */
-		if (send(c->fd, s, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(n + 1))
-			log_debug("client %d: short reply dropped", c->fd);
+		client_queue(c, s, n + 1, false);
 		s[n] = '\0';
 	}
 	free(s);
 	json_decref(o);
 }
 
-static void client_drop(struct monitor *m, size_t i)
+static void queue_frame(struct client *c, enum monitor_frame_type type, const void *data, size_t n)
 {
-	safe_close(m->clients[i]->fd);
-	free(m->clients[i]);
-	m->clients[i] = m->clients[--m->n_clients];
+	uint8_t hdr[MONITOR_FRAME_HEADER] = {(uint8_t)type, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
+					     (uint8_t)(n >> 8), (uint8_t)n};
+
+	client_queue(c, hdr, sizeof(hdr), false);
+	if (n > 0)
+		client_queue(c, data, n, false);
+}
+
+static void exec_close_fds(struct exec_session *s)
+{
+	s->in_fd = safe_close(s->in_fd);
+	s->out_fd[0] = safe_close(s->out_fd[0]);
+	s->out_fd[1] = safe_close(s->out_fd[1]);
+	free(s->pending);
+	s->pending = NULL;
+	s->pending_len = s->pending_off = 0;
+}
+
+static void exec_free(struct exec_session *s)
+{
+	if (!s)
+		return;
+	if (!s->exited && s->pid > 0) {
+		/* a client that goes away takes its process, and its process group, along; the
+		 * process also dies with its helper (parent-death signal) */
+		if (s->inner > 0)
+			(void)kill(-s->inner, SIGKILL);
+		(void)kill(s->pid, SIGKILL);
+	}
+	exec_close_fds(s);
+	free(s);
+}
+
+static void client_free(struct client *c)
+{
+	exec_free(c->exec);
+	safe_close(c->fd);
+	free(c->out);
+	free(c);
+}
+
+static void sweep_clients(struct monitor *m)
+{
+	for (size_t i = m->n_clients; i-- > 0;)
+		if (m->clients[i]->dead) {
+			client_free(m->clients[i]);
+			m->clients[i] = m->clients[--m->n_clients];
+		}
+}
+
+/* Keep console.log under CONSOLE_LOG_MAX: replace it (atomically) by its last CONSOLE_LOG_KEEP. */
+static void console_log_trim(struct monitor *m)
+{
+	cleanup_free char *tail = malloc(CONSOLE_LOG_KEEP);
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, r;
+
+	if (!tail || dir_path(m, MONITOR_CONSOLE_FILE, path, sizeof(path)) < 0)
+		return;
+	n = pread(m->console_log, tail, CONSOLE_LOG_KEEP, m->console_log_size - CONSOLE_LOG_KEEP);
+	if (n < 0) {
+		log_error_errno(-errno, "server '%s': read %s", m->server_name,
+				MONITOR_CONSOLE_FILE);
+		return;
+	}
+	r = write_file_atomic(path, tail, (size_t)n, 0600);
+	if (r < 0) {
+		log_error_errno(r, "server '%s': trim %s", m->server_name, MONITOR_CONSOLE_FILE);
+		return;
+	}
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		log_error_errno(-errno, "server '%s': open %s", m->server_name,
+				MONITOR_CONSOLE_FILE);
+		return;
+	}
+	safe_close(m->console_log);
+	m->console_log = fd;
+	m->console_log_size = n;
+}
+
+/* Init wrote to its console: into console.log and to every attached client. */
+static void console_output(struct monitor *m)
+{
+	char buf[16384];
+	ssize_t n = read(m->console_master, buf, sizeof(buf));
+
+	if (n <= 0)
+		return;
+	if (m->console_log >= 0) {
+		int r = loop_write(m->console_log, buf, (size_t)n);
+
+		if (r < 0)
+			log_debug("server '%s': console.log: %s", m->server_name, strerror(-r));
+		m->console_log_size += n;
+		if (m->console_log_size > CONSOLE_LOG_MAX)
+			console_log_trim(m);
+	}
+	for (size_t i = 0; i < m->n_clients; i++)
+		if (m->clients[i]->mode == MODE_CONSOLE)
+			client_queue(m->clients[i], buf, (size_t)n, true);
+}
+
+/* What clients typed, into the console (non-blocking; the rest waits for POLLOUT). */
+static void console_input(struct monitor *m)
+{
+	while (m->console_in_len > 0) {
+		ssize_t n = write(m->console_master, m->console_in, m->console_in_len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				log_debug("server '%s': console: %s", m->server_name,
+					  strerror(errno));
+				m->console_in_len = 0;
+			}
+			return;
+		}
+		m->console_in_len -= (size_t)n;
+		memmove(m->console_in, m->console_in + n, m->console_in_len);
+	}
+}
+
+static bool parse_winsize(json_t *o, struct winsize *ws)
+{
+	json_t *r = json_object_get(o, "rows"), *c = json_object_get(o, "cols");
+
+	if (!json_is_integer(r) || !json_is_integer(c) || json_integer_value(r) < 1 ||
+	    json_integer_value(r) > TTY_DIM_MAX || json_integer_value(c) < 1 ||
+	    json_integer_value(c) > TTY_DIM_MAX)
+		return false;
+	*ws = (struct winsize){.ws_row = (unsigned short)json_integer_value(r),
+			       .ws_col = (unsigned short)json_integer_value(c)};
+	return true;
+}
+
+/* Read one chunk of the process's stdout (0) or stderr (1) into a frame; false: nothing read. */
+static bool exec_output(struct client *c, int idx)
+{
+	static char buf[MONITOR_FRAME_MAX_PAYLOAD];
+	struct exec_session *s = c->exec;
+	ssize_t n;
+
+	if (s->out_fd[idx] < 0)
+		return false;
+	n = read(s->out_fd[idx], buf, sizeof(buf));
+	if (n > 0) {
+		queue_frame(c, idx == 0 ? MONITOR_FRAME_STDOUT : MONITOR_FRAME_STDERR, buf,
+			    (size_t)n);
+		return true;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	/* EOF; or EIO: a pty master whose slave side is closed everywhere */
+	s->out_fd[idx] = safe_close(s->out_fd[idx]);
+	return false;
+}
+
+/* The process exited: send what is left of its output, then the exit frame, then close. */
+static void exec_finish(struct client *c)
+{
+	struct exec_session *s = c->exec;
+	int status = WIFEXITED(s->wstatus) ? WEXITSTATUS(s->wstatus) : -1;
+	int sig = WIFSIGNALED(s->wstatus) ? WTERMSIG(s->wstatus) : 0;
+	json_t *o = json_pack("{s:i, s:i}", "status", status, "signal", sig);
+	char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	/* written before the exit: already in the pipes */
+	for (int i = 0; i < 2; i++)
+		while (!c->dead && exec_output(c, i))
+			;
+	if (js)
+		queue_frame(c, MONITOR_FRAME_EXIT, js, strlen(js));
+	else
+		c->dead = true;
+	free(js);
+	json_decref(o);
+	s->done = true;
+	exec_close_fds(s);
+	c->close_after_flush = true;
+	client_flush(c);
+}
+
+static void exec_check(struct client *c, int64_t now)
+{
+	struct exec_session *s = c->exec;
+
+	if (!s || !s->exited || s->done || c->dead)
+		return;
+	/* the output ends when every holder of the pipes or pty is gone; a background process
+	 * that keeps them open only delays the exit frame by EXEC_DRAIN_MS */
+	if ((s->out_fd[0] < 0 && s->out_fd[1] < 0) || (now >= s->deadline && c->out_len == 0))
+		exec_finish(c);
+}
+
+static void exec_reaped(struct monitor *m, pid_t pid, int wstatus)
+{
+	for (size_t i = 0; i < m->n_clients; i++) {
+		struct exec_session *s = m->clients[i]->exec;
+
+		if (s && s->pid == pid && !s->exited) {
+			s->exited = true;
+			s->wstatus = wstatus;
+			s->deadline = now_ms() + EXEC_DRAIN_MS;
+			return;
+		}
+	}
+}
+
+static void exec_write_pending(struct client *c)
+{
+	struct exec_session *s = c->exec;
+
+	while (s->in_fd >= 0 && s->pending_off < s->pending_len) {
+		ssize_t n = write(s->in_fd, s->pending + s->pending_off,
+				  s->pending_len - s->pending_off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			/* EPIPE: the process closed its stdin; the rest is dropped */
+			break;
+		}
+		s->pending_off += (size_t)n;
+	}
+	free(s->pending);
+	s->pending = NULL;
+	s->pending_len = s->pending_off = 0;
+}
+
+static void exec_stdin(struct client *c, const char *data, size_t n)
+{
+	struct exec_session *s = c->exec;
+
+	if (s->in_fd < 0 || n == 0)
+		return;
+	s->pending = malloc(n);
+	if (!s->pending) {
+		c->dead = true;
+		return;
+	}
+	memcpy(s->pending, data, n);
+	s->pending_len = n;
+	s->pending_off = 0;
+	exec_write_pending(c);
+}
+
+/* Handle the complete frames in c->buf, until one cannot be written at once. */
+static void exec_input(struct client *c)
+{
+	struct exec_session *s = c->exec;
+
+	while (!c->dead && !s->pending && c->len >= MONITOR_FRAME_HEADER) {
+		const uint8_t *h = (const uint8_t *)c->buf;
+		size_t n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+		const char *payload = c->buf + MONITOR_FRAME_HEADER;
+		struct winsize ws;
+
+		if (n > MONITOR_FRAME_MAX_PAYLOAD) {
+			log_debug("client %d: frame of %zu bytes refused", c->fd, n);
+			c->dead = true;
+			return;
+		}
+		if (c->len < MONITOR_FRAME_HEADER + n)
+			return;
+		switch (h[0]) {
+		case MONITOR_FRAME_STDIN:
+			if (!s->done)
+				exec_stdin(c, payload, n);
+			break;
+		case MONITOR_FRAME_EOF:
+			if (s->tty)
+				exec_stdin(c, "\x04", 1); /* VEOF */
+			else
+				s->in_fd = safe_close(s->in_fd);
+			break;
+		case MONITOR_FRAME_RESIZE: {
+			json_t *o = json_loadb(payload, n, 0, NULL);
+			int fd = s->out_fd[0] >= 0 ? s->out_fd[0] : s->in_fd;
+
+			if (s->tty && fd >= 0 && parse_winsize(o, &ws))
+				(void)ioctl(fd, TIOCSWINSZ, &ws);
+			json_decref(o);
+			break;
+		}
+		default:
+			log_debug("client %d: frame type %u refused", c->fd, h[0]);
+			c->dead = true;
+			return;
+		}
+		c->len -= MONITOR_FRAME_HEADER + n;
+		memmove(c->buf, c->buf + MONITOR_FRAME_HEADER + n, c->len);
+	}
+}
+
+/* A JSON array of strings as a NULL-terminated vector pointing into the array. */
+static int json_strv(json_t *a, const char *field, char ***ret, struct carve_error *err)
+{
+	size_t n = json_array_size(a);
+	char **v;
+
+	if (!json_is_array(a) || n > MONITOR_EXEC_MAX_ARGS)
+		return carve_err_field(err, -EINVAL, field,
+				       "exec: %s: not an array of at most %d strings", field,
+				       MONITOR_EXEC_MAX_ARGS);
+	v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return carve_err(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(a, i);
+		const char *str = json_string_value(e);
+
+		if (!str || strlen(str) != json_string_length(e)) {
+			free(v);
+			return carve_err_field(err, -EINVAL, field, "exec: %s[%zu]: not a string",
+					       field, i);
+		}
+		v[i] = (char *)str;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int exec_setup(struct monitor *m, struct exec_session *s, json_t *req,
+		      struct ct_exec_config *cfg, int child[3], struct carve_error *err)
+{
+	uid_t base = (uid_t)json_integer_value(json_object_get(m->config, "uid_base"));
+	json_t *jenv = json_object_get(req, "env"), *jcwd = json_object_get(req, "cwd");
+	struct winsize ws = {.ws_row = CONSOLE_ROWS, .ws_col = CONSOLE_COLS};
+	int r;
+
+	r = json_strv(json_object_get(req, "argv"), "argv", (char ***)&cfg->argv, err);
+	if (r < 0)
+		return r;
+	if (!cfg->argv[0])
+		return carve_err_field(err, -EINVAL, "argv", "exec: argv: empty");
+	if (jenv && !json_is_null(jenv)) {
+		r = json_strv(jenv, "env", (char ***)&cfg->envp, err);
+		if (r < 0)
+			return r;
+	}
+	if (jcwd && !json_is_null(jcwd)) {
+		cfg->cwd = json_string_value(jcwd);
+		if (!cfg->cwd || cfg->cwd[0] != '/')
+			return carve_err_field(err, -EINVAL, "cwd",
+					       "exec: cwd: not an absolute path");
+	}
+	s->tty = json_is_true(json_object_get(req, "tty"));
+	cfg->tty = s->tty;
+	if (s->tty) {
+		int master, slave;
+
+		if (json_object_get(req, "rows") && !parse_winsize(req, &ws))
+			return carve_err_field(err, -EINVAL, "rows", "exec: rows, cols: 1 to %d",
+					       TTY_DIM_MAX);
+		r = ct_exec_openpty(m->init_pid, base, base, &master, &slave, err);
+		if (r < 0)
+			return r;
+		s->out_fd[0] = master;
+		child[0] = slave;
+		(void)ioctl(master, TIOCSWINSZ, &ws);
+		s->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		if (s->in_fd < 0)
+			return carve_err(err, -errno, "exec: dup pty");
+		cfg->stdin_fd = cfg->stdout_fd = cfg->stderr_fd = slave;
+	} else {
+		int p[3][2];
+
+		for (int i = 0; i < 3; i++) {
+			if (pipe2(p[i], O_CLOEXEC) < 0)
+				return carve_err(err, -errno, "exec: pipe");
+			/* stdin: the process reads p[0][0]; stdout, stderr: it writes p[i][1] */
+			child[i] = i == 0 ? p[0][0] : p[i][1];
+			if (i == 0)
+				s->in_fd = p[0][1];
+			else
+				s->out_fd[i - 1] = p[i][0];
+		}
+		if (fcntl(s->in_fd, F_SETFL, O_NONBLOCK) < 0 ||
+		    fcntl(s->out_fd[0], F_SETFL, O_NONBLOCK) < 0 ||
+		    fcntl(s->out_fd[1], F_SETFL, O_NONBLOCK) < 0)
+			return carve_err(err, -errno, "exec: fcntl");
+		cfg->stdin_fd = child[0];
+		cfg->stdout_fd = child[1];
+		cfg->stderr_fd = child[2];
+	}
+	if (m->cgroups) {
+		cfg->cgroups = m->cgroups;
+		cfg->cgroup_tenant = m->tenant_name;
+		cfg->cgroup_server = m->server_name;
+	}
+	return ct_exec(m->init_pid, cfg, &s->pid, &s->inner, err);
+}
+
+/* {"cmd":"exec",...}: start the process; the connection then speaks frames. */
+static void exec_start(struct monitor *m, struct client *c, json_t *req)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct ct_exec_config cfg = {.stdin_fd = -EBADF, .stdout_fd = -EBADF, .stderr_fd = -EBADF};
+	struct exec_session *s = calloc(1, sizeof(*s));
+	int child[3] = {-EBADF, -EBADF, -EBADF};
+	int r;
+
+	if (!s) {
+		c->dead = true;
+		return;
+	}
+	s->in_fd = s->out_fd[0] = s->out_fd[1] = -EBADF;
+	r = exec_setup(m, s, req, &cfg, child, &err);
+	for (int i = 0; i < 3; i++)
+		safe_close(child[i]);
+	free((char **)cfg.argv);
+	free((char **)cfg.envp);
+	if (r < 0) {
+		log_info("server '%s': %s", m->server_name, err.msg);
+		send_json(c, json_pack("{s:b, s:s, s:i}", "ok", 0, "error", err.msg, "errno",
+				       err.code < 0 ? -err.code : EIO));
+		c->close_after_flush = true;
+		exec_free(s);
+		return;
+	}
+	log_info("server '%s': exec '%s': process %d", m->server_name,
+		 json_string_value(json_array_get(json_object_get(req, "argv"), 0)), (int)s->inner);
+	send_json(c, json_pack("{s:b}", "ok", 1));
+	c->exec = s;
+	c->mode = MODE_EXEC;
 }
 
 static void arm_timer(struct monitor *m, int seconds)
@@ -345,6 +899,21 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 		send_json(c, json_pack("{s:b}", "ok", 1));
 	} else if (streq(cmd, "wait")) {
 		c->waiting = true;
+	} else if (streq(cmd, "console")) {
+		send_json(c, json_pack("{s:b}", "ok", 1));
+		c->mode = MODE_CONSOLE;
+	} else if (streq(cmd, "resize")) {
+		struct winsize ws;
+
+		if (!parse_winsize(req, &ws))
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error",
+					       "resize: rows and cols: 1 to 10000"));
+		else if (ioctl(m->console_master, TIOCSWINSZ, &ws) < 0)
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(errno)));
+		else
+			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if (streq(cmd, "exec")) {
+		exec_start(m, c, req);
 	} else {
 		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command"));
 	}
@@ -352,26 +921,78 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 	return keep;
 }
 
-/* Read what the client sent and handle complete lines; false: drop it. */
-static bool client_read(struct monitor *m, struct client *c)
+/* Handle what c sent: request lines, then (after console or exec) the stream. */
+static void client_process(struct monitor *m, struct client *c)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
-	char *nl;
+	while (!c->dead && !c->close_after_flush && c->mode == MODE_LINE) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		size_t used;
 
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR;
-	if (n == 0)
-		return false;
-	c->len += (size_t)n;
-	c->buf[c->len] = '\0';
-	while ((nl = strchr(c->buf, '\n'))) {
+		if (!nl) {
+			if (c->len >= MONITOR_REQUEST_MAX)
+				c->dead = true;
+			return;
+		}
 		*nl = '\0';
+		used = (size_t)(nl + 1 - c->buf);
 		if (!handle_line(m, c, c->buf))
-			return false;
-		c->len -= (size_t)(nl + 1 - c->buf);
-		memmove(c->buf, nl + 1, c->len + 1);
+			c->close_after_flush = true;
+		c->len -= used;
+		memmove(c->buf, c->buf + used, c->len);
 	}
-	return c->len < sizeof(c->buf) - 1;
+	if (c->mode == MODE_CONSOLE && c->len > 0) {
+		size_t room = sizeof(m->console_in) - m->console_in_len;
+		size_t n = c->len < room ? c->len : room;
+
+		memcpy(m->console_in + m->console_in_len, c->buf, n);
+		m->console_in_len += n;
+		c->len = 0;
+		console_input(m);
+	}
+	if (c->mode == MODE_EXEC)
+		exec_input(c);
+}
+
+static void client_read(struct monitor *m, struct client *c)
+{
+	ssize_t n;
+
+	if (c->mode == MODE_CONSOLE) {
+		size_t room = sizeof(m->console_in) - m->console_in_len;
+
+		if (room == 0)
+			return;
+		n = recv(c->fd, m->console_in + m->console_in_len, room, MSG_DONTWAIT);
+		if (n > 0) {
+			m->console_in_len += (size_t)n;
+			console_input(m);
+		}
+	} else {
+		if (c->len >= MONITOR_REQUEST_MAX)
+			return;
+		n = recv(c->fd, c->buf + c->len, MONITOR_REQUEST_MAX - c->len, MSG_DONTWAIT);
+		if (n > 0) {
+			c->len += (size_t)n;
+			client_process(m, c);
+		}
+	}
+	/* EOF: a console client detaches; an exec client takes its process along */
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		c->dead = true;
+}
+
+static bool client_wants_input(const struct monitor *m, const struct client *c)
+{
+	if (c->close_after_flush)
+		return false;
+	switch (c->mode) {
+	case MODE_CONSOLE:
+		return m->console_in_len < sizeof(m->console_in);
+	case MODE_EXEC:
+		return !c->exec->pending && c->len < MONITOR_REQUEST_MAX;
+	default:
+		return c->len < MONITOR_REQUEST_MAX;
+	}
 }
 
 static void accept_client(struct monitor *m)
@@ -430,8 +1051,9 @@ _noreturn_ static void finish(struct monitor *m, int wstatus)
 			send_json(m->clients[i],
 				  json_pack("{s:b, s:s, s:i, s:i}", "ok", 1, "state", "exited",
 					    "status", status, "signal", sig));
-	while (m->n_clients > 0)
-		client_drop(m, m->n_clients - 1);
+	for (size_t i = 0; i < m->n_clients; i++)
+		client_free(m->clients[i]);
+	m->n_clients = 0;
 	safe_close(m->listen_fd);
 	json_decref(m->config);
 	exit(EXIT_SUCCESS);
@@ -456,6 +1078,7 @@ static void handle_signals(struct monitor *m)
 			break;
 		if (pid == m->init_pid)
 			finish(m, wstatus);
+		exec_reaped(m, pid, wstatus);
 	}
 }
 
@@ -469,33 +1092,123 @@ static void handle_timer(struct monitor *m)
 	(void)kill(m->init_pid, SIGKILL);
 }
 
+enum slot_kind {
+	SLOT_SIGNAL,
+	SLOT_TIMER,
+	SLOT_LISTEN,
+	SLOT_CONSOLE,
+	SLOT_CLIENT,
+	SLOT_EXEC_STDOUT,
+	SLOT_EXEC_STDERR,
+	SLOT_EXEC_STDIN,
+};
+
+struct slot {
+	enum slot_kind kind;
+	struct client *c;
+};
+
+#define MAX_SLOTS (4 + 4 * MAX_CLIENTS)
+
+static void dispatch(struct monitor *m, const struct slot *slot, short revents)
+{
+	struct client *c = slot->c;
+
+	if (c && c->dead)
+		return;
+	switch (slot->kind) {
+	case SLOT_SIGNAL:
+		handle_signals(m);
+		break;
+	case SLOT_TIMER:
+		handle_timer(m);
+		break;
+	case SLOT_LISTEN:
+		accept_client(m);
+		break;
+	case SLOT_CONSOLE:
+		if (revents & POLLOUT)
+			console_input(m);
+		if (revents & (POLLIN | POLLHUP | POLLERR))
+			console_output(m);
+		break;
+	case SLOT_CLIENT:
+		if (revents & POLLOUT)
+			client_flush(c);
+		if (revents & POLLIN)
+			client_read(m, c);
+		else if (revents & (POLLHUP | POLLERR))
+			c->dead = true;
+		break;
+	case SLOT_EXEC_STDOUT:
+	case SLOT_EXEC_STDERR:
+		if (!c->exec->done)
+			(void)exec_output(c, slot->kind - SLOT_EXEC_STDOUT);
+		break;
+	case SLOT_EXEC_STDIN:
+		exec_write_pending(c);
+		exec_input(c);
+		break;
+	}
+}
+
 _noreturn_ static void event_loop(struct monitor *m)
 {
-	struct pollfd pfd[3 + MAX_CLIENTS];
+	static struct pollfd pfd[MAX_SLOTS];
+	static struct slot slots[MAX_SLOTS];
 
 	for (;;) {
-		size_t n = 3, nc = m->n_clients;
+		int64_t now = now_ms();
+		int timeout = -1;
+		size_t n = 0;
 
-		pfd[0] = (struct pollfd){.fd = m->signal_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = m->timer_fd, .events = POLLIN};
-		pfd[2] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
-		for (size_t i = 0; i < nc; i++)
-			pfd[n++] = (struct pollfd){.fd = m->clients[i]->fd, .events = POLLIN};
-		if (poll(pfd, n, -1) < 0) {
+#define ADD_SLOT(fd_, events_, kind_, c_)                                          \
+	do {                                                                       \
+		pfd[n] = (struct pollfd){.fd = (fd_), .events = (short)(events_)}; \
+		slots[n++] = (struct slot){.kind = (kind_), .c = (c_)};            \
+	} while (0)
+
+		ADD_SLOT(m->signal_fd, POLLIN, SLOT_SIGNAL, NULL);
+		ADD_SLOT(m->timer_fd, POLLIN, SLOT_TIMER, NULL);
+		ADD_SLOT(m->listen_fd, POLLIN, SLOT_LISTEN, NULL);
+		ADD_SLOT(m->console_master, POLLIN | (m->console_in_len ? POLLOUT : 0),
+			 SLOT_CONSOLE, NULL);
+		for (size_t i = 0; i < m->n_clients; i++) {
+			struct client *c = m->clients[i];
+			struct exec_session *s = c->exec;
+
+			ADD_SLOT(c->fd,
+				 (client_wants_input(m, c) ? POLLIN : 0) |
+					 (c->out_len ? POLLOUT : 0),
+				 SLOT_CLIENT, c);
+			if (!s || s->done)
+				continue;
+			/* the process's output waits while the client has not taken the last */
+			for (int k = 0; k < 2; k++)
+				if (s->out_fd[k] >= 0 && c->out_len < MONITOR_FRAME_MAX_PAYLOAD)
+					ADD_SLOT(s->out_fd[k], POLLIN, SLOT_EXEC_STDOUT + k, c);
+			if (s->pending && s->in_fd >= 0)
+				ADD_SLOT(s->in_fd, POLLOUT, SLOT_EXEC_STDIN, c);
+			if (s->exited) {
+				int64_t left = s->deadline - now;
+				int ms = left < 0 ? 0 : (int)left + 1;
+
+				timeout = timeout < 0 || ms < timeout ? ms : timeout;
+			}
+		}
+#undef ADD_SLOT
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno != EINTR)
 				log_error_errno(-errno, "poll");
 			continue;
 		}
-		if (pfd[0].revents)
-			handle_signals(m);
-		if (pfd[1].revents)
-			handle_timer(m);
-		/* clients from last to first: client_drop moves the last one into the hole */
-		for (size_t i = nc; i-- > 0;)
-			if (pfd[3 + i].revents && !client_read(m, m->clients[i]))
-				client_drop(m, i);
-		if (pfd[2].revents)
-			accept_client(m);
+		for (size_t i = 0; i < n; i++)
+			if (pfd[i].revents)
+				dispatch(m, &slots[i], pfd[i].revents);
+		now = now_ms();
+		for (size_t i = 0; i < m->n_clients; i++)
+			exec_check(m->clients[i], now);
+		sweep_clients(m);
 	}
 }
 
@@ -540,6 +1253,13 @@ int main(int argc, char **argv)
 	char path[PATH_MAX], pid[32];
 	int ready_fd, r;
 
+	/* CVE-2019-5736: run from a sealed memfd copy, so /proc/<monitor>/exe of a process that a
+	 * container can reach never opens the binary on disk; returns only if that is impossible */
+	r = ct_cloned_binary_reexec("carve-monitor", argv, &err);
+	if (r < 0) {
+		fprintf(stderr, "carve-monitor: %s\n", err.msg);
+		return 1;
+	}
 	log_set_level(LOG_LEVEL_DEBUG);
 	if (parse_args(argc, argv, &m.dir, &ready_fd) < 0) {
 		fprintf(stderr, "usage: carve-monitor --dir DIR --ready-fd N\n");

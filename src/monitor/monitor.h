@@ -46,6 +46,7 @@ struct monitor_config {
 	uint64_t memory;           /* bytes */
 	const char *cgroup_root;   /* "/sys/fs/cgroup" */
 	const char *cgroup_prefix; /* carve's parent cgroup name */
+	bool idmap_rootfs;         /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
 };
 
 /*
@@ -79,5 +80,57 @@ int monitor_wait(const char *dir, int timeout_ms, struct monitor_status *ret,
 /* Open a connection that the monitor closes (after an exit message) when init exits; for an
  * event loop in carved. Returns the fd (O_CLOEXEC|O_NONBLOCK after the request is sent). */
 int monitor_watch_fd(const char *dir, struct carve_error *err);
+
+/* --- console and exec ----------------------------------------------------------------------
+ *
+ * The monitor runs init on a pty (the console); its output goes to console.log and to every
+ * attached client. Exec starts a process inside the running server (same namespaces, cgroup,
+ * capability bounding set, no_new_privs and seccomp filter as init), with a pty or with pipes.
+ *
+ * Wire protocol on monitor.sock, after the JSON request line and a JSON reply line {"ok":true}:
+ *   console: raw bytes both ways (what the client writes is typed into the console).
+ *   exec:    frames [type u8][length u32 big-endian][payload], both ways, see enum below.
+ */
+
+/* Attach to the console: a connected fd (O_CLOEXEC) carrying raw console bytes both ways.
+ * Closing it detaches (init keeps running). console.log is the raw terminal output (CRLF line
+ * ends); past 1 MiB it is cut to its last 512 KiB. A client that does not keep up loses output
+ * beyond 256 KiB rather than slowing init down. Resize: {"cmd":"resize","rows":R,"cols":C}. */
+int monitor_console_open(const char *dir, struct carve_error *err);
+int monitor_console_resize(const char *dir, unsigned rows, unsigned cols,
+			   struct carve_error *err);
+
+struct monitor_exec_request {
+	char *const *argv;  /* argv[0] is looked up in the server's PATH when it has no '/' */
+	char *const *env;   /* NULL: a default environment (PATH, TERM, HOME=/root) */
+	const char *cwd;    /* NULL: "/" */
+	bool tty;           /* a pty (stdout and stderr merged) instead of pipes */
+	unsigned rows, cols; /* initial size with tty */
+};
+
+enum monitor_frame_type {
+	MONITOR_FRAME_STDIN = 0,  /* client -> monitor: bytes for the process's stdin */
+	MONITOR_FRAME_STDOUT = 1, /* monitor -> client */
+	MONITOR_FRAME_STDERR = 2, /* monitor -> client (never with tty) */
+	MONITOR_FRAME_EXIT = 3,   /* monitor -> client, last frame: JSON {"status":N,"signal":S} */
+	MONITOR_FRAME_RESIZE = 4, /* client -> monitor: JSON {"rows":R,"cols":C} */
+	MONITOR_FRAME_EOF = 5,    /* client -> monitor: close the process's stdin */
+	_MONITOR_FRAME_MAX,
+};
+#define MONITOR_FRAME_MAX_PAYLOAD (64 * 1024)
+
+/* Start a process in the server; returns a connected fd speaking the frame protocol. Closing
+ * the fd (or the client dying) before the exit frame kills the process (SIGKILL to it and its
+ * process group). A command that cannot be started fails here, with the reason in err (e.g.
+ * "exec 'nosuchcmd': No such file or directory", -ENOENT). Request JSON:
+ * {"cmd":"exec","argv":[..],"env":[..]|null,"cwd":".."|absent,"tty":B,"rows":R,"cols":C}.
+ * EXIT's status is -1 when the process was killed by a signal. With tty, EOF types ^D. */
+int monitor_exec_open(const char *dir, const struct monitor_exec_request *req,
+		      struct carve_error *err);
+int monitor_frame_write(int fd, enum monitor_frame_type type, const void *data, size_t len);
+/* Reads one whole frame: payload into buf (cap >= MONITOR_FRAME_MAX_PAYLOAD). 0 on EOF before
+ * a frame, 1 when a frame was read, <0 on error (-EBADMSG for a malformed frame). */
+int monitor_frame_read(int fd, enum monitor_frame_type *ret_type, void *buf, size_t cap,
+		       size_t *ret_len);
 
 #endif

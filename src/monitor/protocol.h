@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include "monitor/monitor.h"
 
 #define MONITOR_CONFIG_FILE "config.json"
 #define MONITOR_SOCK_FILE "monitor.sock"
@@ -17,6 +18,10 @@
 #define MONITOR_EXIT_FILE "exit.json"
 #define MONITOR_LOG_FILE "monitor.log"
 #define MONITOR_LINE_MAX 4096
+/* a request line (an exec request carries argv and env) and a whole frame fit in this */
+#define MONITOR_FRAME_HEADER 5
+#define MONITOR_REQUEST_MAX (MONITOR_FRAME_MAX_PAYLOAD + MONITOR_FRAME_HEADER)
+#define MONITOR_EXEC_MAX_ARGS 4096
 
 /*
  * Fill *addr for <dir>/monitor.sock. When the path does not fit in sun_path, *ret_dirfd receives

@@ -10,6 +10,7 @@
 
 static const struct storage_driver_ops *const drivers[] = {
 	&storage_driver_dir,
+	&storage_driver_reflink,
 };
 
 int storage_pool_open(const char *driver, const char *name, const char *path,
@@ -34,6 +35,7 @@ int storage_pool_open(const char *driver, const char *name, const char *path,
 	if (!p)
 		return -ENOMEM;
 	p->ops = ops;
+	p->overcommit = 1.0;
 	strscpy(p->name, name, sizeof(p->name));
 	if (strscpy(p->path, path, sizeof(p->path)) < 0) {
 		free(p);
@@ -65,10 +67,20 @@ const char *storage_pool_path(const struct storage_pool *p)
 	return p->path;
 }
 
+int storage_pool_set_overcommit(struct storage_pool *p, double ratio)
+{
+	if (!(ratio > 0 && ratio <= 100))
+		return -EINVAL;
+	p->overcommit = ratio;
+	return 0;
+}
+
 int storage_volume_path(const struct storage_pool *p, const char *volume, char *buf, size_t len)
 {
 	if (!name_is_valid(volume) && !id_is_valid(volume))
 		return -EINVAL;
+	if (p->ops->volume_path)
+		return p->ops->volume_path(p, volume, buf, len);
 	if ((size_t)snprintf(buf, len, "%s/%s", p->path, volume) >= len)
 		return -ENAMETOOLONG;
 	return 0;
@@ -140,4 +152,60 @@ int storage_volume_usage(struct storage_pool *p, const char *volume, struct stor
 			 struct carve_error *err)
 {
 	return CALL_OP(p, volume_usage, volume, err, p, volume, ret, err);
+}
+
+int storage_volume_create_from_dir(struct storage_pool *p, const char *volume, uint64_t size,
+				   const char *src_dir, struct carve_error *err)
+{
+	return CALL_OP(p, volume_create_from_dir, volume, err, p, volume, size, src_dir, err);
+}
+
+int storage_volume_clone(struct storage_pool *p, const char *src_volume, const char *volume,
+			 struct carve_error *err)
+{
+	return CALL_OP(p, volume_clone, volume, err, p, src_volume, volume, err);
+}
+
+int storage_volume_rollback(struct storage_pool *p, const char *volume, const char *snapshot,
+			    struct carve_error *err)
+{
+	return CALL_OP(p, volume_rollback, volume, err, p, volume, snapshot, err);
+}
+
+int storage_volume_snapshot_delete(struct storage_pool *p, const char *volume, const char *snapshot,
+				   struct carve_error *err)
+{
+	return CALL_OP(p, snapshot_delete, volume, err, p, volume, snapshot, err);
+}
+
+int storage_volume_snapshot_frozen(struct storage_pool *p, const char *volume, const char *snapshot,
+				   const char *mountpoint, struct carve_error *err)
+{
+	int r, k;
+
+	r = check_volume(p, volume, err);
+	if (r < 0)
+		return r;
+	r = storage_fs_freeze(mountpoint, err);
+	if (r < 0) {
+		carve_err_prefix(err, "volume '%s': snapshot '%.64s'", volume, snapshot);
+		return r;
+	}
+	r = storage_volume_snapshot(p, volume, snapshot, err);
+	/* a frozen filesystem blocks every writer: thaw whatever happened */
+	k = storage_fs_thaw(mountpoint, r < 0 ? NULL : err);
+	if (r >= 0 && k < 0) {
+		carve_err_prefix(err, "volume '%s': snapshot '%s'", volume, snapshot);
+		return k;
+	}
+	return r;
+}
+
+int storage_pool_usage(struct storage_pool *p, struct storage_pool_usage *ret,
+		       struct carve_error *err)
+{
+	if (!p->ops->pool_usage)
+		return carve_err(err, -EOPNOTSUPP, "pool '%s': driver '%s' does not report usage",
+				 p->name, p->ops->name);
+	return p->ops->pool_usage(p, ret, err);
 }

@@ -70,6 +70,13 @@ cleanup() {
 	kill_cgroups
 	sleep 0.2
 	kill_cgroups
+	# volumes and the pool image: unmount (deepest first), then loop devices backed by our files
+	awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null
+	done
+	losetup -a 2>/dev/null | grep -F "($T/" | cut -d: -f1 | while read -r l; do
+		losetup -d "$l" 2>/dev/null
+	done
 	if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT

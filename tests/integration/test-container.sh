@@ -10,8 +10,10 @@ api GET /tenants/acme
 base=$(jf .uid_base)
 mk_server web1 acme
 mk_server db1 acme
-check "rootfs of a new server is owned by the tenant's root" \
-	test "$(stat -c %u "$T/state/pools/default/$(server_field web1 .id)")" = "$base"
+vol="$T/state/pools/default/volumes/$(server_field web1 .id).raw"
+check "a new server has its own volume" test -f "$vol"
+expect_eq "default disk is 2G" "$(server_field web1 .disk)" $((2 << 30))
+check "the volume is thin (under 64 MiB allocated)" test "$(server_field web1 .disk_used)" -lt $((64 << 20))
 
 server_do web1 start
 server_do db1 start
@@ -31,6 +33,11 @@ expect_eq "init is pid 1 inside" "$(awk '/^NSpid:/ {print $3}' /proc/$pid/status
 expect_eq "hostname is the server name" "$(nsenter -t "$pid" -U -u hostname 2>/dev/null || nsenter -t "$pid" -u hostname)" web1
 check "root is the server's own copy" test "$(readlink /proc/$pid/root)" = /
 check "server sees its own files" test -x "/proc/$pid/root/bin/busybox"
+expect_eq "through the idmapped mount the server's files belong to its tenant's root" \
+	"$(stat -c %u "/proc/$pid/root/bin/busybox")" "$base"
+expect_eq "on disk they stay owned by uid 0 (no chown, no shifted copy)" \
+	"$(stat -c %u "$T/run/servers/$(server_field web1 .id)/rootfs/bin/busybox")" 0
+check "the container's root is writable by its root" nsenter -t "$pid" -U -m -- /bin/busybox touch /root/written-by-tenant
 pid2=$(server_field db1 .init_pid)
 check "two servers are in different pid namespaces" test "$(readlink /proc/$pid/ns/pid)" != "$(readlink /proc/$pid2/ns/pid)"
 mon=$(awk '/^PPid:/ {print $2}' /proc/$pid/status)
@@ -78,6 +85,7 @@ api DELETE /servers/web1
 [ "$(wait_task "$(jf .task.id)")" = succeeded ] || fail "delete task"
 api GET /servers/web1
 expect_eq "deleted server is gone" "$STATUS" 404
-check "its root filesystem is gone" test ! -e "$T/state/pools/default/$id"
+check "its volume is gone" test ! -e "$T/state/pools/default/volumes/$id.raw"
+check "no loop device is left for it" bash -c "! losetup -a | grep -q '$id'"
 check "its run directory is gone" test ! -e "$T/run/servers/$id"
 finish

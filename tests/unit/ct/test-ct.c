@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ct_spawn(): configuration checks (any user), and, as root, that a failing step inside the
- * child comes back named with its errno. The full container is exercised by the monitor tests.
+ * child comes back named with its errno and that a rootfs with symlinked mount points is refused.
+ * The full container is exercised by the monitor tests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,13 +11,22 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ct/ct.h"
 
 static char *init_argv[] = {"/bin/sh", NULL};
+
+static char *strcat_path(char *buf, size_t n, const char *a, const char *b)
+{
+	snprintf(buf, n, "%s/%s", a, b);
+	return buf;
+}
 
 static struct ct_config good(void)
 {
@@ -85,12 +95,53 @@ static void test_child_failure_names_step(void **state)
 	assert_int_equal(errno, ECHILD);
 }
 
+/* A rootfs whose mount points are symlinks (planted to make a mount land elsewhere) is refused,
+ * naming the path; the symlink's target is left alone. */
+static void refuse_symlinked(const char *dir, const char *target, const char *msg)
+{
+	struct ct_config c = good();
+	char tmp[] = "/tmp/carve-test-ct-XXXXXX", root[64], p[128], cmd[128];
+	const uid_t base = 1000000 + (uid_t)(getpid() % 1000) * CT_ID_RANGE;
+	struct stat before, after;
+
+	assert_non_null(mkdtemp(tmp));
+	assert_int_equal(chmod(tmp, 0711), 0);
+	snprintf(root, sizeof(root), "%s/root", tmp);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(strcat_path(p, sizeof(p), root, "etc"), 0755), 0);
+	assert_int_equal(stat(strcat_path(p, sizeof(p), root, "etc"), &before), 0);
+	assert_int_equal(symlink(target, strcat_path(p, sizeof(p), root, dir)), 0);
+	assert_int_equal(lchown(root, base, base), 0);
+	assert_int_equal(lchown(strcat_path(p, sizeof(p), root, "etc"), base, base), 0);
+	assert_int_equal(lchown(strcat_path(p, sizeof(p), root, dir), base, base), 0);
+	c.rootfs = root;
+	c.uid_base = c.gid_base = base;
+	expect_refused(c, -ELOOP, msg);
+	/* nothing was mounted over the target (inside the root, /etc) */
+	assert_int_equal(stat(strcat_path(p, sizeof(p), root, "etc"), &after), 0);
+	assert_int_equal(before.st_dev, after.st_dev);
+	assert_int_equal(before.st_ino, after.st_ino);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_refuses_symlinked_mount_points(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	refuse_symlinked("proc", "/etc", "container 'web1': rootfs: '/proc' is a symlink");
+	refuse_symlinked("sys", "etc", "container 'web1': rootfs: '/sys' is a symlink");
+	refuse_symlinked("dev", "../../etc", "container 'web1': rootfs: '/dev' is a symlink");
+	refuse_symlinked("run", "/etc", "container 'web1': rootfs: '/run' is a symlink");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refuses_host_root),
 		cmocka_unit_test(test_refuses_bad_config),
 		cmocka_unit_test(test_child_failure_names_step),
+		cmocka_unit_test(test_refuses_symlinked_mount_points),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

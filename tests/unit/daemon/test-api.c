@@ -812,7 +812,7 @@ static void test_server_validation(void **state)
 
 	assert_int_equal(CREATE("{\"name\":\"web1\",\"template\":\"busybox\",\"tenant\":\"acme\","
 				"\"disk\":\"10G\"}"),
-			 400);
+			 422); /* this daemon's pool is a dir pool: disk sizes need volumes */
 	assert_string_equal(err_field(), "disk");
 	assert_int_equal(CREATE("{\"template\":\"busybox\",\"tenant\":\"acme\"}"), 400);
 	assert_string_equal(err_field(), "name");

@@ -333,8 +333,8 @@ static void test_run_and_stop_with_sigkill_fallback(void **state)
 	}
 
 	snprintf(p, sizeof(p), "%s/console.log", dir);
-	assert_true(wait_file_contains(p, "hello\n", 5000));
-	assert_true(wait_file_contains(p, "web1\n", 5000));
+	assert_true(wait_file_contains(p, "hello\r\n", 5000));
+	assert_true(wait_file_contains(p, "web1\r\n", 5000));
 
 	/* the new root: /proc/<init>/root is the rootfs, with /dev and a read-only /sys */
 	snprintf(p, sizeof(p), "/proc/%d/root/bin/busybox", (int)init);
@@ -394,8 +394,8 @@ static void test_graceful_stop(void **state)
 
 	launch("web2", "/graceful.sh", dir, sizeof(dir), &mon, &init);
 	snprintf(p, sizeof(p), "%s/console.log", dir);
-	/* the trap is set once the script printed */
-	assert_true(wait_file_contains(p, "ready\n", 5000));
+	/* the trap is set once the script printed (console.log is the raw terminal: CRLF) */
+	assert_true(wait_file_contains(p, "ready\r\n", 5000));
 	t0 = now_ms();
 	if (monitor_stop(dir, 30, &err) < 0)
 		fail_msg("stop: %s", err.msg);

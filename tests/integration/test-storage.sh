@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Servers on thin volumes: hard disk limits, instant snapshots and clones, rollback, growth and
+# the pool's admission control, seen as a tenant sees them.
+. "$(dirname "$0")/lib.sh"
+
+start_carved --pool-size 8G --overcommit 2 || exit 1
+mk_tenant acme
+ex() { "$CARVE" exec "$1" -- sh -c "$2"; }
+
+api POST /servers '{"name":"small","template":"busybox","tenant":"acme","disk":"300M"}'
+[ "$(wait_task "$(jf .task.id)")" = succeeded ] || fail "create small"
+mk_server other acme
+server_do small start
+server_do other start
+kib=$(ex small "df -k / | tail -n 1" | awk '{print $2}')
+check "df inside shows the server's disk size, not the pool's (${kib} KiB)" \
+	test "$kib" -gt $((250 * 1024)) -a "$kib" -le $((300 * 1024))
+out=$(ex small "dd if=/dev/zero of=/fill bs=1M count=400 2>&1; echo rc=\$?")
+expect_match "writing past the disk size fails with ENOSPC inside" "$out" "No space left on device"
+check "the neighbour still writes" ex other "dd if=/dev/zero of=/data bs=1M count=20 2>/dev/null && sync"
+api GET /pools
+check "the pool itself has room left" test "$(jf '.[0].physical - .[0].allocated')" -gt $((1 << 30))
+ex small "rm -f /fill"
+
+# snapshots of a running server, rollback and clone
+ex small "echo before > /root/state"
+api POST /servers/small/snapshots '{"name":"snap1"}'
+expect_eq "snapshot of a running server is a task" "$STATUS" 202
+expect_eq "snapshot task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+api POST /servers/small/snapshots '{"name":"snap1"}'
+expect_eq "a duplicate snapshot name is 409" "$STATUS" 409
+api GET /servers/small/snapshots
+expect_eq "snapshot listed" "$(jf '.[0].name')" snap1
+ex small "echo after > /root/state"
+api POST /servers/small/snapshots/snap1/rollback
+expect_eq "rollback of a running server is 409" "$STATUS" 409
+server_do small stop
+api POST /servers/small/snapshots/snap1/rollback
+expect_eq "rollback task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+server_do small start
+expect_eq "rollback restored the file" "$(ex small 'cat /root/state')" before
+api POST /servers/small/snapshots/snap1/clone '{"name":"copy"}'
+expect_eq "clone from a snapshot is a task" "$STATUS" 202
+expect_eq "clone task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+server_do copy start
+expect_eq "the clone has the snapshot's data" "$(ex copy 'cat /root/state')" before
+expect_eq "the clone has its own hostname" "$(ex copy hostname)" copy
+
+# growth (stopped) and admission control
+server_do copy stop
+api PATCH /servers/copy '{"disk":"200M"}'
+expect_eq "shrinking is refused" "$STATUS/$(jf .error.field)" 400/disk
+api PATCH /servers/copy '{"disk":"600M"}'
+expect_eq "growing a stopped server's disk" "$STATUS/$(jf .disk)" "200/$((600 << 20))"
+server_do copy start
+kib=$(ex copy "df -k / | tail -n 1" | awk '{print $2}')
+check "df shows the grown disk (${kib} KiB)" test "$kib" -gt $((500 * 1024))
+api POST /servers '{"name":"huge","template":"busybox","tenant":"acme","disk":"40G"}'
+expect_eq "a disk past the pool's overcommit is 507 naming the field" "$STATUS/$(jf .error.field)" 507/disk
+expect_match "the error names the pool, the size and what is left" "$(jf .error.message)" \
+	"server 'huge': disk: pool 'default': cannot provision 40G: .* of .* \(ratio 2.0\) left"
+api GET /servers/huge
+expect_eq "nothing was created" "$STATUS" 404
+api PATCH /servers/copy '{"disk":"40G"}'
+expect_eq "growing past the overcommit is 507" "$STATUS" 507
+
+# delete removes volume and snapshots
+server_do small stop
+id=$(server_field small .id)
+api DELETE /servers/small
+[ "$(wait_task "$(jf .task.id)")" = succeeded ] || fail "delete small"
+check "volume gone" test ! -e "$T/state/pools/default/volumes/$id.raw"
+check "snapshots gone" test ! -e "$T/state/pools/default/snapshots/$id"
+server_do other stop
+server_do copy stop
+check "no volume is attached once every server stopped" \
+	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/'"
+finish
