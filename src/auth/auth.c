@@ -214,6 +214,7 @@ static const char *const right_table[_AUTH_RIGHT_MAX] = {
 	[AUTH_RIGHT_TENANTS_READ] = "tenants.read",
 	[AUTH_RIGHT_TENANTS_WRITE] = "tenants.write",
 	[AUTH_RIGHT_POOLS_READ] = "pools.read",
+	[AUTH_RIGHT_POOLS_WRITE] = "pools.write",
 };
 
 const char *auth_right_to_string(enum auth_right r)

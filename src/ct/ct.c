@@ -22,6 +22,7 @@
  */
 #define LOG_DOMAIN "ct"
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
 
 #include "base/cleanup.h"
 #include "base/fd-util.h"
@@ -121,10 +123,14 @@ static int check_fds(int efd, struct carve_error *e)
 	return 0;
 }
 
-/* Receive the go byte and, optionally, one fd (SCM_RIGHTS). Returns bytes read. */
-static ssize_t recv_go(int sock, char *ret_go, int *ret_fd)
+/* The root's tree (with an idmapped root) and one tree per extra mount. */
+#define GO_FDS_MAX (1 + CT_MOUNTS_MAX)
+
+/* Receive the go byte and up to max fds (SCM_RIGHTS); *ret_n says how many came. Returns bytes
+ * read. */
+static ssize_t recv_go(int sock, char *ret_go, int *ret_fds, size_t max, size_t *ret_n)
 {
-	char control[CMSG_SPACE(sizeof(int))] = {0};
+	char control[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)] = {0};
 	struct iovec iov = {.iov_base = ret_go, .iov_len = 1};
 	struct msghdr msg = {
 		.msg_iov = &iov,
@@ -133,33 +139,47 @@ static ssize_t recv_go(int sock, char *ret_go, int *ret_fd)
 		.msg_controllen = sizeof(control),
 	};
 	struct cmsghdr *c;
+	size_t got = 0;
 	ssize_t n;
 
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	for (c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (got < max)
+					ret_fds[got++] = fd;
+				else
+					close(fd);
+			}
+		}
+	*ret_n = got;
 	return n;
 }
 
-static int send_go(int sock, int fd)
+static int send_go(int sock, const int *fds, size_t n_fds)
 {
-	char control[CMSG_SPACE(sizeof(int))] = {0};
+	char control[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)] = {0};
 	struct iovec iov = {.iov_base = (char *)"G", .iov_len = 1};
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	if (fd >= 0) {
+	assert(n_fds <= GO_FDS_MAX);
+	if (n_fds > 0) {
 		struct cmsghdr *c;
 		msg.msg_control = control;
-		msg.msg_controllen = sizeof(control);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
 	}
 	do
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -167,14 +187,130 @@ static int send_go(int sock, int fd)
 	return n == 1 ? 0 : n < 0 ? -errno : -EIO;
 }
 
+/* Mount points the runtime builds itself: an extra mount never goes over or under them. */
+static bool reserved_target(const char *target)
+{
+	static const char *const reserved[] = {"proc", "sys", "dev", "run"};
+	const char *p = target + strspn(target, "/");
+
+	for (size_t i = 0; i < ELEMENTSOF(reserved); i++) {
+		size_t l = strlen(reserved[i]);
+
+		if (strncmp(p, reserved[i], l) == 0 && (p[l] == '/' || p[l] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+static bool has_dotdot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+			return true;
+	return false;
+}
+
+static int open_component(int dir_fd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dir_fd, name, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int ct_mount_target_open(int root_fd, const char *target, bool create, int *ret_fd,
+			 struct carve_error *err)
+{
+	cleanup_close int dir_fd = -EBADF;
+	const char *p;
+
+	if (!target || target[0] != '/')
+		return carve_err(err, -EINVAL, "mount target '%s': not an absolute path",
+				 target ? target : "");
+	if (strlen(target) >= PATH_MAX)
+		return carve_err(err, -ENAMETOOLONG, "mount target: too long");
+	p = target + strspn(target, "/");
+	if (!*p)
+		return carve_err(err, -EINVAL, "mount target '%s': the root itself", target);
+	dir_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+	if (dir_fd < 0)
+		return carve_err(err, -errno, "mount target '%s': dup root", target);
+	while (*p) {
+		size_t len = strcspn(p, "/");
+		char name[NAME_MAX + 1];
+		int fd;
+
+		if (len > NAME_MAX)
+			return carve_err(err, -ENAMETOOLONG, "mount target '%s': name too long",
+					 target);
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (streq(name, "..") || streq(name, "."))
+			return carve_err(err, -EINVAL, "mount target '%s': '%s' component", target,
+					 name);
+		fd = open_component(dir_fd, name);
+		if (fd == -ENOENT && create) {
+			if (mkdirat(dir_fd, name, 0755) < 0 && errno != EEXIST)
+				return carve_err(err, -errno, "mount target '%s': mkdir '%s'",
+						 target, name);
+			fd = open_component(dir_fd, name);
+		}
+		if (fd == -ENOTDIR) {
+			struct stat st;
+
+			/* O_NOFOLLOW | O_DIRECTORY says ENOTDIR for a symlink too */
+			if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				fd = -ELOOP;
+		}
+		if (fd == -ELOOP)
+			return carve_err(err, -ELOOP, "mount target '%s': '%s' is a symlink",
+					 target, name);
+		if (fd == -ENOTDIR)
+			return carve_err(err, fd, "mount target '%s': '%s' is not a directory",
+					 target, name);
+		if (fd < 0)
+			return carve_err(err, fd, "mount target '%s': open '%s'", target, name);
+		safe_close(dir_fd);
+		dir_fd = fd;
+		p += len;
+		p += strspn(p, "/");
+	}
+	*ret_fd = TAKE_FD(dir_fd);
+	return 0;
+}
+
+/* Place the detached trees of the extra mounts inside the root, as the container's root. */
+static int place_mounts(const struct ct_config *cfg, int root_fd, const int *trees,
+			struct carve_error *e)
+{
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		cleanup_close int target = -EBADF;
+		int r;
+
+		r = ct_mount_target_open(root_fd, cfg->mounts[i].target, true, &target, e);
+		if (r < 0)
+			return r;
+		if (move_mount(trees[i], "", target, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return carve_err(e, -errno, "mount '%s' on '%s'", cfg->mounts[i].source,
+					 cfg->mounts[i].target);
+	}
+	return 0;
+}
+
 /*
  * A detached copy of the mount at rootfs whose ids are shifted by the child's user namespace
  * (files owned by 0 on disk appear owned by uid_base): the template stays unshifted on disk and
  * nothing is chowned. Needs CAP_SYS_ADMIN in the initial user namespace, so the parent does it.
  */
-static int idmapped_tree(pid_t child, const char *rootfs, int *ret_fd, struct carve_error *err)
+static int idmapped_tree(pid_t child, const char *rootfs, bool idmap, uint64_t attrs, int *ret_fd,
+			 struct carve_error *err)
 {
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
+	struct mount_attr attr = {.attr_set = (idmap ? MOUNT_ATTR_IDMAP : 0) | attrs};
 	cleanup_close int userns = -EBADF, tree = -EBADF;
 	char path[64];
 
@@ -185,8 +321,9 @@ static int idmapped_tree(pid_t child, const char *rootfs, int *ret_fd, struct ca
 	tree = open_tree(AT_FDCWD, rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (tree < 0)
 		return carve_err(err, -errno, "open_tree '%s'", rootfs);
-	attr.userns_fd = (uint64_t)userns;
-	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+	if (idmap)
+		attr.userns_fd = (uint64_t)userns;
+	if (attr.attr_set && mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
 		return carve_err(err, -errno,
 				 "idmap '%s' (does its filesystem support idmapped mounts?)",
 				 rootfs);
@@ -208,15 +345,20 @@ _noreturn_ static void child_main(const struct child_params *p)
 	const struct ct_config *cfg = p->cfg;
 	char *const *envp = cfg->envp ? cfg->envp : default_envp;
 	int stdio_fd = cfg->stdio_fd >= 0 ? cfg->stdio_fd : p->null_fd;
-	int efd = p->efd, root_fd = -EBADF, tree_fd = -EBADF;
+	int efd = p->efd, root_fd = -EBADF, tree_fd = -EBADF, trees[GO_FDS_MAX];
+	size_t n_trees = 0, want = (cfg->idmap_rootfs ? 1 : 0) + cfg->n_mounts;
 	struct carve_error e = CARVE_ERROR_INIT;
 	sigset_t all;
 	char go = 0;
 
 	/* the parent writes the id maps and places us in the cgroup first; with an idmapped
-	 * root it also sends the detached, idmapped mount of the root */
-	if (recv_go(p->sync_fd, &go, &tree_fd) != 1 || go != 'G')
+	 * root it also sends the detached, idmapped mount of the root, then one detached tree
+	 * per extra mount */
+	if (recv_go(p->sync_fd, &go, trees, ELEMENTSOF(trees), &n_trees) != 1 || go != 'G' ||
+	    n_trees != want)
 		_exit(127);
+	if (cfg->idmap_rootfs)
+		tree_fd = trees[0];
 	close(p->sync_fd);
 
 	/* the caller's ignored or blocked signals must not leak into init */
@@ -251,6 +393,10 @@ _noreturn_ static void child_main(const struct child_params *p)
 
 	if (ct_rootfs_mount(root_fd, &e) < 0)
 		child_fail_err(efd, &e);
+	if (place_mounts(cfg, root_fd, trees + (cfg->idmap_rootfs ? 1 : 0), &e) < 0)
+		child_fail_err(efd, &e);
+	for (size_t i = cfg->idmap_rootfs ? 1 : 0; i < n_trees; i++)
+		close(trees[i]);
 	close(root_fd);
 
 	CHILD_TRY(efd, sethostname(cfg->hostname, strlen(cfg->hostname)), "sethostname '%s'",
@@ -316,6 +462,21 @@ static int check_config(const struct ct_config *cfg, uint32_t count, struct carv
 				       cfg->uid_base, count);
 	if (cfg->cgroups && (!cfg->cgroup_tenant || !cfg->cgroup_server))
 		return carve_err(err, -EINVAL, "cgroup placement needs tenant and server names");
+	if (cfg->n_mounts > CT_MOUNTS_MAX || (cfg->n_mounts && !cfg->mounts))
+		return carve_err_field(err, -E2BIG, "mounts", "mounts: at most %d", CT_MOUNTS_MAX);
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const struct ct_mount *m = &cfg->mounts[i];
+
+		if (!m->source || m->source[0] != '/')
+			return carve_err_field(err, -EINVAL, "mounts",
+					       "mount source '%s': not an absolute path",
+					       m->source ? m->source : "");
+		if (!m->target || m->target[0] != '/' || has_dotdot(m->target) ||
+		    reserved_target(m->target))
+			return carve_err_field(err, -EINVAL, "mounts",
+					       "mount target '%s': not an allowed absolute path",
+					       m->target ? m->target : "");
+	}
 	return 0;
 }
 
@@ -336,7 +497,8 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 	cleanup_close int null_fd = -EBADF;
 	cleanup(seccomp_freep) struct sock_fprog seccomp = {0};
 	struct child_params params;
-	int sync_pipe[2] = {-EBADF, -EBADF}, err_pipe[2] = {-EBADF, -EBADF}, tree_fd = -EBADF;
+	int sync_pipe[2] = {-EBADF, -EBADF}, err_pipe[2] = {-EBADF, -EBADF}, trees[GO_FDS_MAX];
+	size_t n_trees = 0;
 	uint32_t count = cfg->id_count ? cfg->id_count : CT_ID_RANGE;
 	struct child_report rep = {0};
 	ssize_t n;
@@ -404,12 +566,24 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 			goto fail_child;
 	}
 	if (cfg->idmap_rootfs) {
-		r = idmapped_tree(pid, cfg->rootfs, &tree_fd, err);
+		r = idmapped_tree(pid, cfg->rootfs, true, 0, &trees[n_trees], err);
 		if (r < 0)
 			goto fail_child;
+		n_trees++;
 	}
-	r = send_go(sync_pipe[1], tree_fd);
-	tree_fd = safe_close(tree_fd);
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		r = idmapped_tree(pid, cfg->mounts[i].source, cfg->mounts[i].idmap,
+				  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &trees[n_trees], err);
+		if (r < 0) {
+			carve_err_prefix(err, "mount '%s'", cfg->mounts[i].target);
+			goto fail_child;
+		}
+		n_trees++;
+	}
+	r = send_go(sync_pipe[1], trees, n_trees);
+	for (size_t i = 0; i < n_trees; i++)
+		safe_close(trees[i]);
+	n_trees = 0;
 	if (r < 0) {
 		carve_err(err, r, "release child");
 		goto fail_child;
@@ -433,6 +607,8 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 	goto out;
 
 fail_child:
+	for (size_t i = 0; i < n_trees; i++)
+		safe_close(trees[i]);
 	kill_and_reap(pid);
 out:
 	safe_close(sync_pipe[0]);

@@ -24,6 +24,16 @@
 
 #define CT_ID_RANGE 65536
 
+/* An extra mount: the host directory source (typically a mounted data volume) appears at the
+ * absolute path target inside the container. */
+struct ct_mount {
+	const char *source; /* host path of a mounted volume */
+	const char *target; /* absolute path inside the container: no "..", not a symlink */
+	bool idmap; /* shift its ids like an idmapped root (files owned by 0 on disk are root) */
+};
+
+#define CT_MOUNTS_MAX 16
+
 struct ct_config {
 	const char *hostname; /* the server's name */
 	const char *rootfs; /* host path of the root directory, owned by uid_base */
@@ -40,6 +50,9 @@ struct ct_config {
 			      through an idmapped mount (mount_setattr MOUNT_ATTR_IDMAP with
 			      the container's user namespace) instead of expecting it to be
 			      owned by uid_base already */
+	const struct ct_mount *mounts; /* extra mounts, placed in order after /proc /sys /dev
+					  /run; at most CT_MOUNTS_MAX */
+	size_t n_mounts;
 };
 
 /*
@@ -49,6 +62,15 @@ struct ct_config {
  * no_new_privs, a seccomp deny-list (ct-internal.h) and only fds 0, 1 and 2.
  */
 int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *err);
+
+/*
+ * Open (O_PATH) the directory target inside the tree at root_fd, one component at a time, never
+ * following a symlink and never leaving the root; missing components are created (mode 0755,
+ * owned by the caller) when create is set. -EINVAL for a relative target, "/" or a ".."
+ * component; -ELOOP when a component is a symlink; -ENOTDIR when one is not a directory.
+ */
+int ct_mount_target_open(int root_fd, const char *target, bool create, int *ret_fd,
+			 struct carve_error *err);
 
 /*
  * CVE-2019-5736: re-execute the calling program from a sealed memfd copy of /proc/self/exe (named

@@ -172,14 +172,16 @@ void api_servers_list(struct daemon *d, const struct caller *c, struct http_requ
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name", "template", "vcpus",  "memory",
-					     "disk", "kind",	 "tenant", NULL};
+	static const char *const fields[] = {"name", "template", "vcpus", "memory", "disk",
+					     "pool", "kind", "tenant", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
 	cleanup_json json_t *body = NULL;
 	const char *name = NULL, *template = NULL, *kind = "container", *tenant = NULL;
+	const char *pool_name = "default";
+	struct storage_pool *pool = d->pool;
 	struct db_server s = {0};
 	int r;
 
@@ -197,6 +199,7 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	if (json_get_string(body, "template", true, CARVE_NAME_MAX + 1, &template, &err) < 0 ||
 	    json_get_string(body, "kind", false, 16, &kind, &err) < 0 ||
 	    json_get_string(body, "tenant", false, CARVE_NAME_MAX + 1, &tenant, &err) < 0 ||
+	    json_get_string(body, "pool", false, CARVE_NAME_MAX + 1, &pool_name, &err) < 0 ||
 	    get_vcpus(body, name, &s.vcpus, &err) < 0 ||
 	    get_size(body, "memory", name, MEMORY_MIN, MEMORY_MAX, &s.memory, &err) < 0 ||
 	    get_size(body, "disk", name, DISK_MIN, DISK_MAX, &s.disk, &err) < 0) {
@@ -247,7 +250,14 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 				    tpl->name, format_size(tpl->disk_min, a, sizeof(a)));
 		return;
 	}
-	if (d->volumes && storage_pool_admit(d->pool, s.disk, &err) < 0) {
+	pool = daemon_pool(d, pool_name);
+	if (!pool) {
+		http_response_error(resp, 422, "pool", "server '%s': pool '%.64s' not found", name,
+				    pool_name);
+		return;
+	}
+	strscpy(s.pool, pool_name, sizeof(s.pool));
+	if (d->volumes && storage_pool_admit(pool, s.disk, &err) < 0) {
 		carve_err_prefix(&err, "server '%s': disk", name);
 		strscpy(err.field, "disk", sizeof(err.field));
 		return api_fail(resp, &err);
@@ -325,13 +335,17 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 					    db_server_state_to_string(s->state));
 			return;
 		}
-		if (storage_pool_admit(d->pool, disk - s->disk, &err) < 0) {
+		struct storage_pool *pool = NULL;
+
+		if (daemon_pool_of(d, s->pool, &pool, &err) < 0)
+			return api_fail(resp, &err);
+		if (storage_pool_admit(pool, disk - s->disk, &err) < 0) {
 			carve_err_prefix(&err, "server '%s': disk", s->name);
 			strscpy(err.field, "disk", sizeof(err.field));
 			return api_fail(resp, &err);
 		}
 		/* grows the file, and the ext4 in it (online when the server runs) */
-		if (storage_volume_resize(d->pool, s->id, disk, &err) < 0) {
+		if (storage_volume_resize(pool, s->id, disk, &err) < 0) {
 			carve_err_prefix(&err, "server '%s': disk", s->name);
 			strscpy(err.field, "disk", sizeof(err.field));
 			return api_fail(resp, &err);

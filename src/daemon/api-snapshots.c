@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Snapshots of a server's root volume (reflink copies: constant time whatever the size), rollback
- * of a stopped server, and new servers cloned from a snapshot; plus the storage pools' capacity
- * for the provider.
+ * of a stopped server, and new servers cloned from a snapshot; plus the provider's event log.
  */
 #include <string.h>
 #include <time.h>
 
+#include "base/failpoint.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
@@ -140,9 +140,11 @@ void api_snapshots_delete(struct daemon *d, const struct caller *c, struct http_
 		return api_fail(resp, &err);
 	/* the data first: a crash in between leaves a row without data, which reconcile
 	 * removes, never data without a row */
-	if (storage_volume_snapshot_delete(d->pool, s->id, snap->name, &err) < 0 &&
+	if (daemon_pool(d, s->pool) &&
+	    storage_volume_snapshot_delete(daemon_pool(d, s->pool), s->id, snap->name, &err) < 0 &&
 	    err.code != -ENOENT)
 		return api_fail(resp, &err);
+	CARVE_FAILPOINT("snapshot-delete-data-gone");
 	carve_err_clear(&err);
 	if (db_snapshot_delete(d->db, snap->id, &err) < 0)
 		return api_fail(resp, &err);
@@ -206,6 +208,7 @@ void api_snapshots_clone(struct daemon *d, const struct caller *c, struct http_r
 	n.vcpus = s->vcpus;
 	n.memory = s->memory;
 	n.disk = snap->size;
+	strscpy(n.pool, s->pool, sizeof(n.pool)); /* reflinks never cross filesystems */
 	n.state = DB_SERVER_CREATING;
 	r = db_server_create(d->db, &n, &err);
 	if (r == -EEXIST) {
@@ -226,33 +229,30 @@ void api_snapshots_clone(struct daemon *d, const struct caller *c, struct http_r
 	snprintf(resp->location, sizeof(resp->location), "/api/v1/servers/%s", n.name);
 }
 
-void api_pools_list(struct daemon *d, const struct caller *c, struct http_request *req,
-		    struct http_response *resp)
+void api_events_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		     struct http_response *resp)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
-	struct storage_pool_usage u = {0};
-	json_t *pool;
+	struct db_event **l = NULL;
+	uint64_t limit = 100;
+	char buf[32];
+	const char *q = http_request_query(req, "limit", buf, sizeof(buf));
+	size_t n = 0;
+	json_t *arr;
 
-	pool = json_pack("{s:s, s:s, s:s}", "name", storage_pool_name(d->pool), "driver",
-			 d->pool_driver, "path", storage_pool_path(d->pool));
-	if (d->volumes) {
-		if (storage_pool_usage(d->pool, &u, &err) < 0) {
-			json_decref(pool);
-			return api_fail(resp, &err);
-		}
-		json_object_set_new(pool, "physical", json_integer((json_int_t)u.physical));
-		json_object_set_new(pool, "allocated", json_integer((json_int_t)u.allocated));
-		json_object_set_new(pool, "provisioned", json_integer((json_int_t)u.provisioned));
-		json_object_set_new(pool, "volumes", json_integer((json_int_t)u.volumes));
-		json_object_set_new(pool, "overcommit", json_real(u.overcommit));
-		json_object_set_new(
-			pool, "available",
-			json_integer((json_int_t)((double)u.physical * u.overcommit >
-								  (double)u.provisioned
-							  ? (uint64_t)((double)u.physical *
-								       u.overcommit) -
-								    u.provisioned
-							  : 0)));
+	if (q && parse_uint64(q, 1, 10000, &limit, &err) < 0) {
+		carve_err_field(&err, err.code, "limit", "limit");
+		return api_fail(resp, &err);
 	}
-	http_response_json(resp, 200, json_pack("[o]", pool));
+	if (db_event_list(d->db, (size_t)limit, &l, &n, &err) < 0)
+		return api_fail(resp, &err);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id",
+						     (json_int_t)l[i]->seq, "at",
+						     json_timestamp(l[i]->at), "kind", l[i]->kind,
+						     "object", l[i]->object, "message",
+						     l[i]->message ? l[i]->message : ""));
+	db_event_list_free(l, n);
+	http_response_json(resp, 200, arr);
 }

@@ -67,6 +67,18 @@ static const struct api_route routes[] = {
 	R("POST", "/servers/{name}/snapshots/{snapshot}/clone", api_snapshots_clone,
 	  AUTH_RIGHT_SERVERS_WRITE),
 	R("GET", "/pools", api_pools_list, AUTH_RIGHT_POOLS_READ),
+	R("POST", "/pools", api_pools_create, AUTH_RIGHT_POOLS_WRITE),
+	R("GET", "/pools/{name}", api_pools_get, AUTH_RIGHT_POOLS_READ),
+	R("PATCH", "/pools/{name}", api_pools_patch, AUTH_RIGHT_POOLS_WRITE),
+	R("DELETE", "/pools/{name}", api_pools_delete, AUTH_RIGHT_POOLS_WRITE),
+	R("GET", "/events", api_events_list, AUTH_RIGHT_POOLS_READ),
+	R("GET", "/volumes", api_volumes_list, AUTH_RIGHT_SERVERS_READ),
+	R("POST", "/volumes", api_volumes_create, AUTH_RIGHT_SERVERS_WRITE),
+	R("GET", "/volumes/{name}", api_volumes_get, AUTH_RIGHT_SERVERS_READ),
+	R("PATCH", "/volumes/{name}", api_volumes_patch, AUTH_RIGHT_SERVERS_WRITE),
+	R("DELETE", "/volumes/{name}", api_volumes_delete, AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/volumes/{name}/attach", api_volumes_attach, AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/volumes/{name}/detach", api_volumes_detach, AUTH_RIGHT_SERVERS_WRITE),
 	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
 	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
 };
@@ -285,12 +297,36 @@ static json_t *tenant_name_json(struct daemon *d, const char *tenant_id)
 	return json_string(t->name);
 }
 
+/* What a tenant holds: provisioned is what it pays for, used what the pool really spends. */
+static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
+{
+	struct db_server **l = NULL;
+	uint64_t provisioned = 0, used = 0;
+	size_t n = 0;
+
+	if (db_server_list(d->db, t->id, &l, &n, NULL) < 0)
+		return json_null();
+	for (size_t i = 0; i < n; i++) {
+		struct storage_usage u = {0};
+
+		provisioned += l[i]->disk;
+		if (d->volumes && l[i]->state != DB_SERVER_CREATING &&
+		    daemon_pool(d, l[i]->pool) &&
+		    storage_volume_usage(daemon_pool(d, l[i]->pool), l[i]->id, &u, NULL) >= 0)
+			used += u.used;
+	}
+	db_server_list_free(l, n);
+	return json_pack("{s:I, s:I, s:I}", "servers", (json_int_t)n, "disk_provisioned",
+			 (json_int_t)provisioned, "disk_used", (json_int_t)used);
+}
+
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", t->id, "name", t->name,
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", t->id, "name", t->name,
 			 "description", t->description ? t->description : "", "uid_base",
 			 (json_int_t)daemon_tenant_uid_base(d, t), "uid_count", (json_int_t)65536,
-			 "created_at", json_timestamp(t->created_at));
+			 "usage", tenant_usage_json(d, t), "created_at",
+			 json_timestamp(t->created_at));
 }
 
 json_t *api_user_json(struct daemon *d, const struct db_user *u)
@@ -337,7 +373,7 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 	/* disk: what the tenant pays for; disk_used: what the volume really occupies */
 	json_object_set_new(j, "disk", s->disk ? json_integer((json_int_t)s->disk) : json_null());
 	if (d->volumes && s->state != DB_SERVER_CREATING && s->state != DB_SERVER_DELETING &&
-	    storage_volume_usage(d->pool, s->id, &u, NULL) >= 0)
+	    daemon_pool(d, s->pool) && storage_volume_usage(daemon_pool(d, s->pool), s->id, &u, NULL) >= 0)
 		json_object_set_new(j, "disk_used", json_integer((json_int_t)u.used));
 	else
 		json_object_set_new(j, "disk_used", json_null());

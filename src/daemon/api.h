@@ -129,8 +129,33 @@ void api_snapshots_rollback(struct daemon *d, const struct caller *c, struct htt
 			    struct http_response *resp);
 void api_snapshots_clone(struct daemon *d, const struct caller *c, struct http_request *req,
 			 struct http_response *resp);
+void api_events_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		     struct http_response *resp);
+/* api-volumes.c: data volumes */
+void api_volumes_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
+void api_volumes_create(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
+void api_volumes_get(struct daemon *d, const struct caller *c, struct http_request *req,
+		     struct http_response *resp);
+void api_volumes_patch(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp);
+void api_volumes_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
+void api_volumes_attach(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
+void api_volumes_detach(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
 void api_pools_list(struct daemon *d, const struct caller *c, struct http_request *req,
 		    struct http_response *resp);
+void api_pools_get(struct daemon *d, const struct caller *c, struct http_request *req,
+		   struct http_response *resp);
+void api_pools_create(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
+void api_pools_patch(struct daemon *d, const struct caller *c, struct http_request *req,
+		     struct http_response *resp);
+void api_pools_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
 void api_tasks_list(struct daemon *d, const struct caller *c, struct http_request *req,
 		    struct http_response *resp);
 void api_tasks_get(struct daemon *d, const struct caller *c, struct http_request *req,

@@ -20,6 +20,7 @@
 
 struct tasks;
 struct watcher;
+struct housekeeping;
 
 struct daemon {
 	char state_dir[PATH_MAX];
@@ -35,12 +36,14 @@ struct daemon {
 	uint64_t pool_size; /* size of the embedded pool image (reflink) */
 	double overcommit; /* provisioned disk may reach physical * overcommit */
 	bool volumes; /* pool_driver is "reflink": servers live on volumes */
+	double fill_threshold; /* 0..1: a pool.fill event when the pool's allocation crosses it */
 
 	struct db *db;
 	struct auth_throttle *throttle;
 	struct storage_pool *pool;
 	struct tasks *tasks;
 	struct watcher *watcher;
+	struct housekeeping *housekeeping;
 	struct http_router *router;
 	struct http_server *http;
 };
@@ -49,6 +52,27 @@ struct daemon {
 int daemon_server_dir(const struct daemon *d, const char *server_id, char *buf, size_t len);
 /* The first host uid of a tenant's range. */
 uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *t);
+
+/* pools.c: the default pool and those added through the API. daemon_pool() returns NULL for an
+ * unknown name; a returned pool stays valid until carved exits. */
+#define DAEMON_POOLS_MAX 16
+struct storage_pool *daemon_pool(struct daemon *d, const char *name);
+int daemon_pools_open(struct daemon *d, struct carve_error *err);
+int daemon_pool_add(struct daemon *d, struct db_pool *p, struct carve_error *err);
+int daemon_pool_remove(struct daemon *d, const char *name, struct carve_error *err);
+int daemon_pool_set(struct daemon *d, const struct db_pool *p, struct carve_error *err);
+size_t daemon_pools_names(char (*names)[64], size_t max);
+/* A pool's fill threshold; optionally reads and/or sets whether it was above it. */
+double daemon_pool_threshold(const char *name, bool *above, bool set_above, bool value);
+void daemon_pools_close(struct daemon *d);
+/* The pool holding a server's (or a volume's) data, or -ENXIO naming it when it is gone. */
+int daemon_pool_of(struct daemon *d, const char *pool_name, struct storage_pool **ret,
+		   struct carve_error *err);
+
+/* housekeeping.c: pool fill events, expired sessions; kick it after provisioning */
+int housekeeping_new(struct daemon *d, struct housekeeping **ret);
+void housekeeping_kick(struct housekeeping *h);
+struct housekeeping *housekeeping_free(struct housekeeping *h);
 
 /* api.c */
 int api_register(struct daemon *d);

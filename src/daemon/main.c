@@ -46,6 +46,7 @@ static void help(void)
 	       "                       thin ext4 volumes) or dir (plain directory copies)\n"
 	       "  --pool-size SIZE     size of the embedded pool image (default 64G, sparse)\n"
 	       "  --overcommit RATIO   provisioned disk may reach pool size * RATIO (default 2.0)\n"
+	       "  --fill-threshold PCT a pool.fill event when a pool is this full (default 80)\n"
 	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the version\n"
@@ -152,6 +153,7 @@ enum {
 	OPT_POOL_DRIVER,
 	OPT_POOL_SIZE,
 	OPT_OVERCOMMIT,
+	OPT_FILL_THRESHOLD,
 	OPT_VERSION,
 };
 
@@ -171,6 +173,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"pool-driver", required_argument, NULL, OPT_POOL_DRIVER},
 		{"pool-size", required_argument, NULL, OPT_POOL_SIZE},
 		{"overcommit", required_argument, NULL, OPT_OVERCOMMIT},
+		{"fill-threshold", required_argument, NULL, OPT_FILL_THRESHOLD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{},
@@ -256,6 +259,11 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			d->overcommit = x;
 			break;
 		}
+		case OPT_FILL_THRESHOLD:
+			if (parse_uint64(optarg, 1, 100, &v, &err) < 0)
+				goto bad_num;
+			d->fill_threshold = (double)v / 100.0;
+			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_from_string(optarg) < 0) {
 				fprintf(stderr,
@@ -304,6 +312,7 @@ int main(int argc, char **argv)
 		.pool_driver = "reflink",
 		.pool_size = 64ULL << 30,
 		.overcommit = 2.0,
+		.fill_threshold = 0.8,
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct http_server_config hc = {0};
@@ -367,6 +376,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return log_error("storage: %s", err.msg[0] ? err.msg : strerror(-r)), 1;
 	carve_err_clear(&err);
+	if (daemon_pools_open(&d, &err) < 0)
+		return log_error("storage: %s", err.msg), 1;
+	carve_err_clear(&err);
 	if (templates_bootstrap(&d, &err) < 0)
 		log_warning("%s", err.msg);
 	if (bootstrap_admin(&d) < 0)
@@ -374,6 +386,8 @@ int main(int argc, char **argv)
 	if ((r = auth_throttle_new(&d.throttle)) < 0 || (r = watcher_new(&d, &d.watcher)) < 0)
 		return log_error_errno(r, "start"), 1;
 	servers_reconcile(&d);
+	if ((r = housekeeping_new(&d, &d.housekeeping)) < 0)
+		return log_error_errno(r, "start housekeeping"), 1;
 	if ((r = tasks_new(&d, 4, &d.tasks)) < 0)
 		return log_error_errno(r, "start task workers"), 1;
 
@@ -402,8 +416,10 @@ int main(int argc, char **argv)
 	d.http = http_server_stop(d.http);
 	d.tasks = tasks_free(d.tasks);
 	d.watcher = watcher_free(d.watcher);
+	d.housekeeping = housekeeping_free(d.housekeeping);
 	d.router = http_router_free(d.router);
 	d.throttle = auth_throttle_free(d.throttle);
+	daemon_pools_close(&d);
 	d.pool = storage_pool_free(d.pool);
 	d.db = db_close(d.db);
 	safe_close(lock_fd);

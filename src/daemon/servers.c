@@ -53,6 +53,15 @@ fail:
 	return r;
 }
 
+/* The pool holding a server's volumes. A pool that failed to open at start leaves its servers
+ * pointing at the default pool, where their files are missing and every operation fails. */
+static struct storage_pool *spool(struct daemon *d, const struct db_server *s)
+{
+	struct storage_pool *p = daemon_pool(d, s->pool);
+
+	return p ? p : d->pool;
+}
+
 /* Where a server's root volume is mounted on the host while it runs (volumes only). */
 static int rootfs_mountpoint(struct daemon *d, const char *id, char *buf, size_t len)
 {
@@ -66,18 +75,116 @@ static int rootfs_mountpoint(struct daemon *d, const char *id, char *buf, size_t
 	return 0;
 }
 
-/* Unmount and detach a stopped server's root volume; idempotent. */
+/* Where a server's data volume is mounted on the host while it runs (api-volumes.c agrees). */
+static int data_mountpoint(struct daemon *d, const char *id, const char *volume_id, char *buf,
+			   size_t len)
+{
+	char dir[PATH_MAX];
+	int r = daemon_server_dir(d, id, dir, sizeof(dir));
+
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(buf, len, "%s/volumes/%s", dir, volume_id) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The data volumes attached to a server, mounted on the host and described for the monitor. */
+struct data_mounts {
+	struct db_volume **volumes;
+	size_t n;
+	char (*sources)[PATH_MAX];
+	struct monitor_mount *mounts;
+};
+
+static void data_mounts_release(struct data_mounts *m)
+{
+	db_volume_list_free(m->volumes, m->n);
+	free(m->sources);
+	free(m->mounts);
+	*m = (struct data_mounts){0};
+}
+
+/* Attach and mount every data volume of the server; on failure the caller releases them with
+ * release_volume(). */
+static int attach_data_volumes(struct daemon *d, const char *id, struct data_mounts *m,
+			       struct carve_error *err)
+{
+	struct storage_pool *pool = NULL;
+	int r;
+
+	r = db_volume_list_by_server(d->db, id, &m->volumes, &m->n, err);
+	if (r < 0 || m->n == 0)
+		return r;
+	m->sources = calloc(m->n, sizeof(*m->sources));
+	m->mounts = calloc(m->n, sizeof(*m->mounts));
+	if (!m->sources || !m->mounts)
+		return carve_err(err, -ENOMEM, "data volumes");
+	for (size_t i = 0; i < m->n; i++) {
+		const struct db_volume *v = m->volumes[i];
+
+		r = data_mountpoint(d, id, v->id, m->sources[i], sizeof(m->sources[i]));
+		if (r < 0)
+			return carve_err(err, r, "volume '%s': mount point", v->name);
+		r = mkdir_p(m->sources[i], 0700);
+		if (r < 0)
+			return carve_err(err, r, "volume '%s': create '%s'", v->name,
+					 m->sources[i]);
+		r = daemon_pool_of(d, v->pool, &pool, err);
+		if (r >= 0)
+			r = storage_volume_attach(pool, v->id, m->sources[i], 0, NULL, 0, err);
+		if (r < 0)
+			return carve_err_prefix(err, "volume '%s'", v->name);
+		m->mounts[i] = (struct monitor_mount){.source = m->sources[i], .target = v->path};
+	}
+	return 0;
+}
+
+/* Unmount and detach a stopped server's data volumes; idempotent. */
+static int release_data_volumes(struct daemon *d, const char *id, struct carve_error *err)
+{
+	struct db_volume **l = NULL;
+	char mnt[PATH_MAX];
+	size_t n = 0;
+	int r, ret = 0;
+
+	r = db_volume_list_by_server(d->db, id, &l, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct storage_pool *pool = daemon_pool(d, l[i]->pool);
+
+		r = data_mountpoint(d, id, l[i]->id, mnt, sizeof(mnt));
+		if (r >= 0 && pool)
+			r = storage_volume_detach(pool, l[i]->id, mnt, ret < 0 ? NULL : err);
+		else
+			carve_err(ret < 0 ? NULL : err, r, "volume '%s': mount point", l[i]->name);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	db_volume_list_free(l, n);
+	return ret;
+}
+
+/* Unmount and detach a stopped server's root and data volumes; idempotent. */
 static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
 {
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	struct storage_pool *pool = d->pool;
 	char mnt[PATH_MAX];
 	int r;
 
 	if (!d->volumes)
 		return 0;
+	r = release_data_volumes(d, id, err);
+	if (r < 0)
+		return r;
 	r = rootfs_mountpoint(d, id, mnt, sizeof(mnt));
 	if (r < 0)
 		return carve_err(err, r, "volume paths");
-	return storage_volume_detach(d->pool, id, mnt, err);
+	if (db_server_get_by_id(d->db, id, &s, NULL) >= 0)
+		pool = spool(d, s);
+	return storage_volume_detach(pool, id, mnt, err);
 }
 
 static void exit_reason(const struct monitor_status *st, const char *when, char *buf, size_t len)
@@ -122,18 +229,28 @@ int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		}
 		task_progress(ctx, 1, 3, "steps");
 		if (op->snapshot[0])
-			r = storage_volume_clone_snapshot(d->pool, op->source_server_id,
+			r = storage_volume_clone_snapshot(spool(d, s), op->source_server_id,
 							  op->snapshot, s->id, err);
-		else
-			r = storage_volume_clone(d->pool, tpl->volume, s->id, err);
+		else {
+			/* a pool added later gets its own copy of the template's volume */
+			if (storage_volume_exists(spool(d, s), tpl->volume) <= 0) {
+				r = storage_volume_create_from_dir(spool(d, s), tpl->volume,
+								   tpl->disk_min, tpl->rootfs_path,
+								   err);
+				if (r < 0 && r != -EEXIST)
+					goto fail;
+				carve_err_clear(err);
+			}
+			r = storage_volume_clone(spool(d, s), tpl->volume, s->id, err);
+		}
 		if (r < 0)
 			goto fail;
 		task_progress(ctx, 2, 3, "steps");
 		if (!op->snapshot[0] && s->disk > tpl->disk_min) {
-			r = storage_volume_resize(d->pool, s->id, s->disk, err);
+			r = storage_volume_resize(spool(d, s), s->id, s->disk, err);
 			if (r < 0) {
 				carve_err_prefix(err, "disk");
-				(void)storage_volume_destroy(d->pool, s->id, NULL);
+				(void)storage_volume_destroy(spool(d, s), s->id, NULL);
 				goto fail;
 			}
 		}
@@ -144,11 +261,12 @@ int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		opts.id_range = 65536;
 		opts.progress = progress_cb;
 		opts.userdata = ctx;
-		r = storage_volume_clone_tree(d->pool, tpl->rootfs_path, s->id, &opts, err);
+		r = storage_volume_clone_tree(spool(d, s), tpl->rootfs_path, s->id, &opts, err);
 		if (r < 0)
 			goto fail;
 	}
 	CARVE_FAILPOINT("server-create-copied");
+	housekeeping_kick(d->housekeeping);
 	r = set_state(d, s->id, DB_SERVER_CREATING, DB_SERVER_STOPPED, NULL, 0, 0);
 	if (r < 0) {
 		carve_err(err, r, "server '%s': record state", s->name);
@@ -168,6 +286,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32];
 	struct monitor_config cfg = {0};
+	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
 	bool attached = false;
 	int r;
@@ -184,7 +303,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
 	if (r >= 0)
 		r = d->volumes ? rootfs_mountpoint(d, s->id, rootfs, sizeof(rootfs))
-			       : storage_volume_path(d->pool, s->id, rootfs, sizeof(rootfs));
+			       : storage_volume_path(spool(d, s), s->id, rootfs, sizeof(rootfs));
 	if (r < 0) {
 		carve_err(err, r, "paths");
 		goto fail;
@@ -197,11 +316,17 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	if (d->volumes) {
 		/* a volume left attached by a crash is released first */
 		(void)release_volume(d, s->id, NULL);
-		r = storage_volume_attach(d->pool, s->id, rootfs, 0, NULL, 0, err);
+		r = storage_volume_attach(spool(d, s), s->id, rootfs, 0, NULL, 0, err);
 		if (r < 0)
 			goto fail;
 		attached = true;
 	}
+	if (d->volumes) {
+		r = attach_data_volumes(d, s->id, &data, err);
+		if (r < 0)
+			goto fail;
+	}
+	CARVE_FAILPOINT("server-start-attached");
 	snprintf(path, sizeof(path), "%s/exit.json", dir);
 	(void)unlink(path);
 
@@ -217,6 +342,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.cgroup_root = d->cgroup_root;
 	cfg.cgroup_prefix = d->cgroup_prefix;
 	cfg.idmap_rootfs = d->volumes;
+	cfg.mounts = data.mounts;
+	cfg.n_mounts = data.n;
 	task_progress(ctx, 2, 3, "steps");
 	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
 	if (r < 0)
@@ -259,9 +386,9 @@ int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	/* A running server's filesystem is frozen around the reflink, so the snapshot is
 	 * consistent; a stopped one is not mounted and needs nothing. */
 	if (s->state == DB_SERVER_RUNNING)
-		r = storage_volume_snapshot_frozen(d->pool, s->id, op->snapshot, mnt, err);
+		r = storage_volume_snapshot_frozen(spool(d, s), s->id, op->snapshot, mnt, err);
 	else
-		r = storage_volume_snapshot(d->pool, s->id, op->snapshot, err);
+		r = storage_volume_snapshot(spool(d, s), s->id, op->snapshot, err);
 	if (r < 0)
 		return carve_err_prefix(err, "server '%s': snapshot '%s'", s->name, op->snapshot);
 	CARVE_FAILPOINT("server-snapshot-taken");
@@ -270,9 +397,10 @@ int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	snap.size = s->disk;
 	r = db_snapshot_create(d->db, &snap, err);
 	if (r < 0) {
-		(void)storage_volume_snapshot_delete(d->pool, s->id, op->snapshot, NULL);
+		(void)storage_volume_snapshot_delete(spool(d, s), s->id, op->snapshot, NULL);
 		return carve_err_prefix(err, "server '%s'", s->name);
 	}
+	housekeeping_kick(d->housekeeping);
 	log_info("server '%s': snapshot '%s' taken", s->name, op->snapshot);
 	return 0;
 }
@@ -295,7 +423,7 @@ int server_task_rollback(struct daemon *d, struct task_ctx *ctx, void *userdata,
 				 s->name, db_server_state_to_string(s->state));
 	/* the volume is replaced atomically (rename); a running start would hold it attached
 	 * and make this fail with EBUSY rather than swap it under the server */
-	r = storage_volume_rollback(d->pool, s->id, op->snapshot, err);
+	r = storage_volume_rollback(spool(d, s), s->id, op->snapshot, err);
 	if (r < 0)
 		return carve_err_prefix(err, "server '%s': rollback to '%s'", s->name,
 					op->snapshot);
@@ -376,19 +504,42 @@ int server_task_restart(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	return do_start(d, ctx, op->server_id, err);
 }
 
+/* Forget which data volumes a deleted server had (they are unmounted already). */
+static int detach_data_volumes(struct daemon *d, const char *id, struct carve_error *err)
+{
+	struct db_volume **l = NULL;
+	size_t n = 0;
+	int r;
+
+	r = db_volume_list_by_server(d->db, id, &l, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		l[i]->server_id[0] = '\0';
+		free(l[i]->path);
+		l[i]->path = NULL;
+		r = db_volume_update(d->db, l[i], err);
+	}
+	db_volume_list_free(l, n);
+	return r < 0 ? r : 0;
+}
+
 static int destroy(struct daemon *d, const struct db_server *s, struct carve_error *err)
 {
 	char dir[PATH_MAX];
 	int r;
 
 	r = release_volume(d, s->id, err);
+	CARVE_FAILPOINT("server-delete-detached");
 	if (r >= 0)
-		r = storage_volume_destroy(d->pool, s->id, err);
+		r = storage_volume_destroy(spool(d, s), s->id, err);
 	if (r < 0)
 		return r;
 	CARVE_FAILPOINT("server-delete-volume-gone");
 	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) >= 0)
 		(void)rm_rf(dir);
+	/* its data volumes survive it, detached */
+	r = detach_data_volumes(d, s->id, err);
+	if (r < 0)
+		return r;
 	return db_server_delete(d->db, s->id, err);
 }
 
@@ -591,6 +742,106 @@ int watcher_add(struct watcher *w, const char *server_id)
 
 /* --- reconcile ---------------------------------------------------------------------------- */
 
+/* The directory holding a file the pool names (a volume or a snapshot): where a crash may leave
+ * temporary files next to it. */
+static DIR *open_parent(const char *path, char *buf, size_t len)
+{
+	char *slash;
+
+	if (strscpy(buf, path, len) < 0 || !(slash = strrchr(buf, '/')))
+		return NULL;
+	*slash = '\0';
+	return opendir(buf);
+}
+
+/* A crash may leave a half-made volume or rollback copy (".<v>.raw.partial", ".<v>.raw.rollback";
+ * no task runs yet, so none is in use): remove them. */
+static void reconcile_volume_files(struct daemon *d, unsigned *repaired)
+{
+	cleanup_closedir DIR *dir = NULL;
+	char path[PATH_MAX], parent[PATH_MAX];
+	struct dirent *de;
+
+	if (storage_volume_path(d->pool, "reconcile", path, sizeof(path)) < 0)
+		return;
+	dir = open_parent(path, parent, sizeof(parent));
+	while (dir && (de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' ||
+		    !((len > 12 && streq(de->d_name + len - 12, ".raw.partial")) ||
+		      (len > 13 && streq(de->d_name + len - 13, ".raw.rollback"))))
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
+			continue;
+		log_warning("reconcile: removed '%s/%s' left by an interrupted task", parent,
+			    de->d_name);
+		(*repaired)++;
+	}
+}
+
+/* Snapshots are taken data first, record second, and deleted data first: after a crash, drop
+ * records without data, data without a record (the task failed) and half-made copies. */
+static void reconcile_snapshots(struct daemon *d, const struct db_server *s, unsigned *repaired)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup_closedir DIR *dir = NULL;
+	struct db_snapshot **l = NULL;
+	char path[PATH_MAX], parent[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+
+	if (db_snapshot_list(d->db, s->id, &l, &n, &err) < 0) {
+		log_warning("reconcile: server '%s': %s", s->name, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (storage_volume_snapshot_path(spool(d, s), s->id, l[i]->name, path, sizeof(path)) <
+			    0 ||
+		    access(path, F_OK) == 0 || errno != ENOENT)
+			continue;
+		if (db_snapshot_delete(d->db, l[i]->id, NULL) < 0)
+			continue;
+		log_warning("reconcile: server '%s': snapshot '%s' had no data: record removed",
+			    s->name, l[i]->name);
+		(*repaired)++;
+	}
+	if (storage_volume_snapshot_path(spool(d, s), s->id, "reconcile", path, sizeof(path)) >= 0)
+		dir = open_parent(path, parent, sizeof(parent));
+	while (dir && (de = readdir(dir))) {
+		char name[sizeof(l[0]->name)];
+		size_t len = strlen(de->d_name);
+		bool known = false;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (de->d_name[0] == '.') {
+			if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
+				continue;
+			log_warning("reconcile: server '%s': removed '%s/%s' left by an "
+				    "interrupted snapshot",
+				    s->name, parent, de->d_name);
+			(*repaired)++;
+			continue;
+		}
+		if (len <= 4 || len - 4 >= sizeof(name) || !streq(de->d_name + len - 4, ".raw"))
+			continue;
+		memcpy(name, de->d_name, len - 4);
+		name[len - 4] = '\0';
+		for (size_t i = 0; i < n && !known; i++)
+			known = streq(l[i]->name, name);
+		if (known || storage_volume_snapshot_delete(spool(d, s), s->id, name, NULL) < 0)
+			continue;
+		log_warning("reconcile: server '%s': snapshot '%s' had no record (interrupted): "
+			    "data removed",
+			    s->name, name);
+		(*repaired)++;
+	}
+	if (dir)
+		(void)rmdir(parent); /* only when empty */
+	db_snapshot_list_free(l, n);
+}
+
 int servers_reconcile(struct daemon *d)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
@@ -605,13 +856,13 @@ int servers_reconcile(struct daemon *d)
 	for (size_t i = 0; i < n; i++) {
 		struct db_server *s = l[i];
 		struct monitor_status st = {0};
-		char dir[PATH_MAX], reason[256];
+		char dir[PATH_MAX], mnt[PATH_MAX], reason[256];
 
 		if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0)
 			continue;
 		switch (s->state) {
 		case DB_SERVER_CREATING:
-			(void)storage_volume_destroy(d->pool, s->id, NULL);
+			(void)storage_volume_destroy(spool(d, s), s->id, NULL);
 			(void)set_state(
 				d, s->id, -1, DB_SERVER_ERROR,
 				"creation was interrupted (carved restarted): delete the server and create it again",
@@ -636,6 +887,17 @@ int servers_reconcile(struct daemon *d)
 					repaired++;
 				(void)set_state(d, s->id, -1, DB_SERVER_RUNNING, NULL, st.init_pid,
 						st.monitor_pid);
+				/* a crash during a snapshot leaves the filesystem frozen: every
+				 * writer inside would hang (thaw fails with EINVAL otherwise) */
+				if (d->volumes &&
+				    rootfs_mountpoint(d, s->id, mnt, sizeof(mnt)) >= 0 &&
+				    storage_fs_thaw(mnt, NULL) >= 0) {
+					log_warning(
+						"reconcile: server '%s': thawed its filesystem, "
+						"left frozen by an interrupted snapshot",
+						s->name);
+					repaired++;
+				}
 				if (watcher_add(d->watcher, s->id) < 0)
 					log_warning(
 						"reconcile: server '%s': cannot watch its monitor",
@@ -658,7 +920,11 @@ int servers_reconcile(struct daemon *d)
 		default:
 			break;
 		}
+		if (d->volumes && s->state != DB_SERVER_DELETING)
+			reconcile_snapshots(d, s, &repaired);
 	}
+	if (d->volumes)
+		reconcile_volume_files(d, &repaired);
 	db_server_list_free(l, n);
 	log_info("reconciled %zu servers: %u running, %u records repaired", n, running, repaired);
 	return 0;

@@ -14,7 +14,7 @@
 
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
-	"monitor_pid, created_at, updated_at, disk"
+	"monitor_pid, created_at, updated_at, disk, pool"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -39,6 +39,7 @@ static int server_row(sqlite3_stmt *st, void **ret)
 	s->created_at = sqlite3_column_int64(st, 11);
 	s->updated_at = sqlite3_column_int64(st, 12);
 	s->disk = (uint64_t)sqlite3_column_int64(st, 13);
+	column_copy(st, 14, s->pool, sizeof(s->pool));
 	*ret = s;
 	return 0;
 }
@@ -85,7 +86,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		return carve_err(err, r, "server '%s': random id", s->name);
 	r = db_prepare(db,
 		       "INSERT INTO servers (" SERVER_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &st, err);
 	if (r < 0)
 		return r;
@@ -102,6 +103,8 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 12, now);
 	sqlite3_bind_int64(st, 13, now);
 	sqlite3_bind_int64(st, 14, (int64_t)s->disk);
+	if (bind_text(st, 15, s->pool[0] ? s->pool : "default") < 0)
+		return -ENOMEM;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return carve_err(err, -ENOENT,
@@ -110,6 +113,8 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "server '%s'", s->name);
 	memcpy(s->id, id, sizeof(id));
+	if (!s->pool[0])
+		strscpy(s->pool, "default", sizeof(s->pool));
 	s->created_at = now;
 	s->updated_at = now;
 	return 0;

@@ -178,6 +178,7 @@ struct db_server {
 	uint32_t vcpus;
 	uint64_t memory; /* bytes */
 	uint64_t disk; /* root volume size in bytes (0: unbounded, dir pools) */
+	char pool[64]; /* the pool holding its volumes */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */
@@ -269,6 +270,79 @@ int db_snapshot_delete(struct db *db, const char *id, struct carve_error *err);
 struct db_snapshot *db_snapshot_free(struct db_snapshot *s);
 void db_snapshot_list_free(struct db_snapshot **l, size_t n);
 
+/* --- pools ------------------------------------------------------------------------------- */
+
+/* A storage pool carved knows besides its built-in "default" (which is not stored here). */
+struct db_pool {
+	char name[64];
+	char driver[16]; /* "reflink" */
+	char *path;      /* mount point / directory of the pool */
+	char *image;     /* the embedded kind's image file, or NULL for a given directory */
+	uint64_t size;   /* image size (embedded kind) */
+	double overcommit;
+	double fill_threshold; /* 0..1: an event when allocation crosses it */
+	int64_t created_at;
+};
+
+int db_pool_create(struct db *db, struct db_pool *p, struct carve_error *err);
+int db_pool_get(struct db *db, const char *name, struct db_pool **ret, struct carve_error *err);
+int db_pool_list(struct db *db, struct db_pool ***ret, size_t *ret_n, struct carve_error *err);
+/* Writes overcommit and fill_threshold. */
+int db_pool_update(struct db *db, const struct db_pool *p, struct carve_error *err);
+/* -EBUSY while servers or volumes use it. */
+int db_pool_delete(struct db *db, const char *name, struct carve_error *err);
+struct db_pool *db_pool_free(struct db_pool *p);
+void db_pool_list_free(struct db_pool **l, size_t n);
+
+/* --- data volumes ------------------------------------------------------------------------ */
+
+/* A tenant's data volume: a thin ext4 volume in a pool, attached to at most one server at a
+ * path inside it. Its storage name in the pool is its id. */
+struct db_volume {
+	char id[33];
+	char tenant_id[33];
+	char name[64]; /* unique per tenant */
+	char pool[64];
+	uint64_t size;
+	char server_id[33]; /* "" when detached */
+	char *path;         /* mount path inside the server, NULL when detached */
+	int64_t created_at;
+};
+
+int db_volume_create(struct db *db, struct db_volume *v, struct carve_error *err);
+int db_volume_get_by_name(struct db *db, const char *tenant_id, const char *name,
+			  struct db_volume **ret, struct carve_error *err);
+int db_volume_get_by_id(struct db *db, const char *id, struct db_volume **ret,
+			struct carve_error *err);
+/* tenant_id NULL: all; ordered by name. */
+int db_volume_list(struct db *db, const char *tenant_id, struct db_volume ***ret, size_t *ret_n,
+		   struct carve_error *err);
+/* The volumes attached to a server, ordered by path. */
+int db_volume_list_by_server(struct db *db, const char *server_id, struct db_volume ***ret,
+			     size_t *ret_n, struct carve_error *err);
+/* Writes size, server_id and path. */
+int db_volume_update(struct db *db, const struct db_volume *v, struct carve_error *err);
+int db_volume_delete(struct db *db, const char *id, struct carve_error *err);
+struct db_volume *db_volume_free(struct db_volume *v);
+void db_volume_list_free(struct db_volume **l, size_t n);
+
+/* --- events ------------------------------------------------------------------------------ */
+
+struct db_event {
+	int64_t seq;
+	int64_t at;
+	char kind[32];    /* "pool.fill", ... */
+	char object[128]; /* "pool/default" */
+	char *message;
+};
+
+int db_event_append(struct db *db, const char *kind, const char *object, const char *message,
+		    struct carve_error *err);
+/* Newest first, at most limit. */
+int db_event_list(struct db *db, size_t limit, struct db_event ***ret, size_t *ret_n,
+		  struct carve_error *err);
+void db_event_list_free(struct db_event **l, size_t n);
+
 /* --- audit --------------------------------------------------------------------------------- */
 
 /* Append one audit record of a mutating call. */
@@ -284,5 +358,7 @@ DEFINE_CLEANUP_FUNC(struct db_template, db_template_free)
 DEFINE_CLEANUP_FUNC(struct db_server, db_server_free)
 DEFINE_CLEANUP_FUNC(struct db_task, db_task_free)
 DEFINE_CLEANUP_FUNC(struct db_snapshot, db_snapshot_free)
+DEFINE_CLEANUP_FUNC(struct db_pool, db_pool_free)
+DEFINE_CLEANUP_FUNC(struct db_volume, db_volume_free)
 
 #endif

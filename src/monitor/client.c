@@ -334,6 +334,22 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		      "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : "", "cgroup_prefix",
 		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "", "idmap_rootfs",
 		      (int)cfg->idmap_rootfs);
+	if (o && cfg->n_mounts > 0) {
+		json_t *mounts = json_array();
+
+		if (!mounts || json_object_set_new(o, "mounts", mounts) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < cfg->n_mounts; i++) {
+			const struct monitor_mount *m = &cfg->mounts[i];
+
+			if (!m->source || !m->target)
+				return carve_err(err, -EINVAL, "mount %zu: no source or target", i);
+			if (json_array_append_new(mounts,
+						  json_pack("{s:s, s:s}", "source", m->source,
+							    "target", m->target)) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+		}
+	}
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!s)
 		return carve_err(err, -ENOMEM, "out of memory");

@@ -312,10 +312,37 @@ static int setup_console(struct monitor *m, struct carve_error *err)
 	return 0;
 }
 
+/* "mounts": [{"source", "target"}] of config.json; the strings stay owned by m->config. */
+static int load_mounts(struct monitor *m, struct ct_mount *mounts, size_t *ret_n,
+		       struct carve_error *err)
+{
+	json_t *arr = json_object_get(m->config, "mounts"), *e;
+	size_t i;
+
+	*ret_n = 0;
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > CT_MOUNTS_MAX)
+		return carve_err_field(err, -EINVAL, "mounts",
+				       "config: mounts: an array of at most %d", CT_MOUNTS_MAX);
+	json_array_foreach (arr, i, e) {
+		const char *source = json_string_value(json_object_get(e, "source"));
+		const char *target = json_string_value(json_object_get(e, "target"));
+
+		if (!source || !target)
+			return carve_err_field(err, -EINVAL, "mounts",
+					       "config: mount %zu: source and target needed", i);
+		mounts[i] = (struct ct_mount){.source = source, .target = target, .idmap = true};
+	}
+	*ret_n = json_array_size(arr);
+	return 0;
+}
+
 static int spawn_init(struct monitor *m, struct carve_error *err)
 {
 	cleanup_free char *words = NULL;
 	char *argv[MAX_ARGS + 1];
+	struct ct_mount mounts[CT_MOUNTS_MAX];
 	struct ct_config ct = {
 		.hostname = m->server_name,
 		.rootfs = cfg_string(m->config, "rootfs"),
@@ -333,6 +360,10 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 	if (r < 0)
 		return r;
 	ct.argv = argv;
+	r = load_mounts(m, mounts, &ct.n_mounts, err);
+	if (r < 0)
+		return r;
+	ct.mounts = mounts;
 	r = setup_console(m, err);
 	if (r < 0)
 		return r;

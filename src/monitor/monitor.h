@@ -34,19 +34,28 @@
 #include <sys/types.h>
 #include "base/err.h"
 
+/* A directory of the host (a mounted data volume) that appears at target inside the server,
+ * idmapped like the root. */
+struct monitor_mount {
+	const char *source;
+	const char *target;
+};
+
 struct monitor_config {
 	const char *server_id;
-	const char *server_name;   /* hostname */
-	const char *tenant_name;   /* cgroup naming */
+	const char *server_name; /* hostname */
+	const char *tenant_name; /* cgroup naming */
 	const char *rootfs;
-	const char *init;          /* init command line, split on spaces */
+	const char *init; /* init command line, split on spaces */
 	int stop_signal;
-	uint32_t uid_base;         /* host uid/gid mapped to 0 inside */
+	uint32_t uid_base; /* host uid/gid mapped to 0 inside */
 	uint32_t vcpus;
-	uint64_t memory;           /* bytes */
-	const char *cgroup_root;   /* "/sys/fs/cgroup" */
+	uint64_t memory; /* bytes */
+	const char *cgroup_root; /* "/sys/fs/cgroup" */
 	const char *cgroup_prefix; /* carve's parent cgroup name */
-	bool idmap_rootfs;         /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
+	bool idmap_rootfs; /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
+	const struct monitor_mount *mounts; /* extra mounts, at most CT_MOUNTS_MAX */
+	size_t n_mounts;
 };
 
 /*
@@ -59,12 +68,12 @@ int monitor_launch(const char *monitor_binary, const char *dir, const struct mon
 		   struct carve_error *err);
 
 struct monitor_status {
-	bool running;      /* monitor answered and init is alive */
+	bool running; /* monitor answered and init is alive */
 	pid_t init_pid;
 	pid_t monitor_pid;
-	bool exited;       /* exit.json present */
-	int exit_status;   /* exit code, or -1 */
-	int exit_signal;   /* terminating signal, or 0 */
+	bool exited; /* exit.json present */
+	int exit_status; /* exit code, or -1 */
+	int exit_signal; /* terminating signal, or 0 */
 };
 
 /* Ask the monitor in dir. A missing or refusing socket is not an error: running = false, and
@@ -97,24 +106,23 @@ int monitor_watch_fd(const char *dir, struct carve_error *err);
  * ends); past 1 MiB it is cut to its last 512 KiB. A client that does not keep up loses output
  * beyond 256 KiB rather than slowing init down. Resize: {"cmd":"resize","rows":R,"cols":C}. */
 int monitor_console_open(const char *dir, struct carve_error *err);
-int monitor_console_resize(const char *dir, unsigned rows, unsigned cols,
-			   struct carve_error *err);
+int monitor_console_resize(const char *dir, unsigned rows, unsigned cols, struct carve_error *err);
 
 struct monitor_exec_request {
-	char *const *argv;  /* argv[0] is looked up in the server's PATH when it has no '/' */
-	char *const *env;   /* NULL: a default environment (PATH, TERM, HOME=/root) */
-	const char *cwd;    /* NULL: "/" */
-	bool tty;           /* a pty (stdout and stderr merged) instead of pipes */
+	char *const *argv; /* argv[0] is looked up in the server's PATH when it has no '/' */
+	char *const *env; /* NULL: a default environment (PATH, TERM, HOME=/root) */
+	const char *cwd; /* NULL: "/" */
+	bool tty; /* a pty (stdout and stderr merged) instead of pipes */
 	unsigned rows, cols; /* initial size with tty */
 };
 
 enum monitor_frame_type {
-	MONITOR_FRAME_STDIN = 0,  /* client -> monitor: bytes for the process's stdin */
+	MONITOR_FRAME_STDIN = 0, /* client -> monitor: bytes for the process's stdin */
 	MONITOR_FRAME_STDOUT = 1, /* monitor -> client */
 	MONITOR_FRAME_STDERR = 2, /* monitor -> client (never with tty) */
-	MONITOR_FRAME_EXIT = 3,   /* monitor -> client, last frame: JSON {"status":N,"signal":S} */
+	MONITOR_FRAME_EXIT = 3, /* monitor -> client, last frame: JSON {"status":N,"signal":S} */
 	MONITOR_FRAME_RESIZE = 4, /* client -> monitor: JSON {"rows":R,"cols":C} */
-	MONITOR_FRAME_EOF = 5,    /* client -> monitor: close the process's stdin */
+	MONITOR_FRAME_EOF = 5, /* client -> monitor: close the process's stdin */
 	_MONITOR_FRAME_MAX,
 };
 #define MONITOR_FRAME_MAX_PAYLOAD (64 * 1024)

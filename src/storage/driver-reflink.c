@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/failpoint.h"
 #include "base/fd-util.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
@@ -595,6 +596,7 @@ static int clone_from(struct storage_pool *pool, const char *src, const char *wh
 	r = clone_file(src, partial);
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': clone of %s", volume, what);
+	CARVE_FAILPOINT("storage-clone-partial");
 	if (renameat2(AT_FDCWD, partial, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
 		r = -errno;
 		(void)unlink(partial);
@@ -666,6 +668,7 @@ static int reflink_volume_snapshot(struct storage_pool *pool, const char *volume
 	r = clone_file(path, partial);
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': snapshot '%s'", volume, snapshot);
+	CARVE_FAILPOINT("storage-snapshot-partial");
 	if (renameat2(AT_FDCWD, partial, AT_FDCWD, snap, RENAME_NOREPLACE) < 0) {
 		r = -errno;
 		(void)unlink(partial);
@@ -710,6 +713,7 @@ static int reflink_volume_rollback(struct storage_pool *pool, const char *volume
 	r = clone_file(snap, tmp);
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': copy snapshot '%s'", volume, snapshot);
+	CARVE_FAILPOINT("storage-rollback-partial");
 	if (rename(tmp, path) < 0) {
 		r = -errno;
 		(void)unlink(tmp);

@@ -3,7 +3,7 @@
 # the pool's admission control, seen as a tenant sees them.
 . "$(dirname "$0")/lib.sh"
 
-start_carved --pool-size 8G --overcommit 2 || exit 1
+start_carved --pool-size 8G --overcommit 2 --fill-threshold 1 || exit 1
 mk_tenant acme
 ex() { "$CARVE" exec "$1" -- sh -c "$2"; }
 
@@ -31,6 +31,17 @@ api POST /servers/small/snapshots '{"name":"snap1"}'
 expect_eq "a duplicate snapshot name is 409" "$STATUS" 409
 api GET /servers/small/snapshots
 expect_eq "snapshot listed" "$(jf '.[0].name')" snap1
+for _ in $(seq 1 50); do
+	api GET /events
+	[ "$(jf '[.[] | select(.kind == "pool.fill")] | length')" -ge 1 ] && break
+	sleep 0.1
+done
+expect_match "crossing the fill threshold records an event" "$(jf '[.[] | select(.kind == "pool.fill")][0].message')" \
+	"pool 'default' is [0-9]+% full"
+api GET /tenants/acme
+expect_eq "tenant usage counts its servers" "$(jf .usage.servers)" 2
+expect_eq "tenant usage: provisioned disk" "$(jf .usage.disk_provisioned)" $(((300 << 20) + (2 << 30)))
+check "tenant usage: really used bytes" test "$(jf .usage.disk_used)" -gt $((20 << 20))
 ex small "echo after > /root/state"
 api POST /servers/small/snapshots/snap1/rollback
 expect_eq "rollback of a running server is 409" "$STATUS" 409
@@ -63,6 +74,33 @@ api GET /servers/huge
 expect_eq "nothing was created" "$STATUS" 404
 api PATCH /servers/copy '{"disk":"40G"}'
 expect_eq "growing past the overcommit is 507" "$STATUS" 507
+
+# more pools: an embedded image pool and a directory that cannot reflink
+api POST /pools '{"name":"extra","size":"2G","overcommit":1.5}'
+expect_eq "a provider adds an image pool" "$STATUS/$(jf .kind)/$(jf .overcommit)" 201/image/1.5
+mkdir -p "$T/plain"
+api POST /pools "{\"name\":\"plain\",\"path\":\"$T/plain\"}"
+expect_match "a directory without reflinks is refused naming the path" "$STATUS $(jf .error.field)" "^(400|422) path$"
+api POST /servers '{"name":"elsewhere","template":"busybox","tenant":"acme","pool":"nope"}'
+expect_eq "an unknown pool is 422" "$STATUS/$(jf .error.field)" 422/pool
+api POST /servers '{"name":"elsewhere","template":"busybox","tenant":"acme","pool":"extra","disk":"500M"}'
+expect_eq "a server in the second pool" "$(wait_task "$(jf .task.id)")" succeeded
+server_do elsewhere start
+expect_eq "it runs from the second pool" "$("$CARVE" exec elsewhere -- hostname)" elsewhere
+check "its volume lives in the second pool" test -f "$T/state/pools/extra/volumes/$(server_field elsewhere .id).raw"
+api GET /pools
+expect_eq "both pools listed" "$(jf '[.[].name] | sort | join(",")')" default,extra
+api DELETE /pools/extra
+expect_eq "a pool in use cannot be deleted" "$STATUS" 409
+server_do elsewhere stop
+api DELETE /servers/elsewhere
+wait_task "$(jf .task.id)" >/dev/null
+api DELETE /pools/extra
+expect_eq "an empty pool is deleted" "$STATUS" 200
+check "its image is gone" test ! -e "$T/state/pools/extra.img"
+check "its mount is gone" bash -c "! grep -q ' $T/state/pools/extra ' /proc/self/mountinfo"
+api DELETE /pools/default
+expect_eq "the default pool cannot be deleted" "$STATUS" 409
 
 # delete removes volume and snapshots
 server_do small stop

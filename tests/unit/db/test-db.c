@@ -886,6 +886,140 @@ static void test_enum_strings(void **state)
 	assert_null(db_task_state_to_string(-1));
 }
 
+/* --- data volumes ---------------------------------------------------------------------------- */
+
+static void make_volume(struct db *db, const char *name, const char *tenant_id, uint64_t size,
+			struct db_volume *v)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->tenant_id, sizeof(v->tenant_id), "%s", tenant_id);
+	v->size = size;
+	assert_int_equal(db_volume_create(db, v, &err), 0);
+}
+
+static void test_volume_crud(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant t1, t2;
+	struct db_template tpl;
+	struct db_server web, other;
+	struct db_volume a, b, c, dup;
+	struct db_volume *got = NULL, **l = NULL;
+	size_t n = 0;
+
+	make_tenant(f->db, "acme", &t1);
+	make_tenant(f->db, "beta", &t2);
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "web1", t1.id, tpl.id, &web);
+	make_server(f->db, "web2", t1.id, tpl.id, &other);
+	make_volume(f->db, "data", t1.id, UINT64_C(200) << 20, &a);
+	make_volume(f->db, "logs", t1.id, UINT64_C(1) << 30, &b);
+	/* names are unique per tenant only */
+	make_volume(f->db, "data", t2.id, UINT64_C(64) << 20, &c);
+	assert_int_equal(strlen(a.id), 32);
+	assert_string_not_equal(a.id, c.id);
+	assert_string_equal(a.pool, "default");
+	assert_true(a.created_at > 0);
+
+	memset(&dup, 0, sizeof(dup));
+	snprintf(dup.name, sizeof(dup.name), "data");
+	snprintf(dup.tenant_id, sizeof(dup.tenant_id), "%s", t1.id);
+	assert_int_equal(db_volume_create(f->db, &dup, &err), -EEXIST);
+	assert_string_equal(err.msg, "volume 'data' already exists");
+	snprintf(dup.name, sizeof(dup.name), "orphan");
+	snprintf(dup.tenant_id, sizeof(dup.tenant_id), "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(db_volume_create(f->db, &dup, NULL), -ENOENT);
+
+	assert_int_equal(db_volume_get_by_name(f->db, t1.id, "data", &got, NULL), 0);
+	assert_string_equal(got->id, a.id);
+	assert_string_equal(got->tenant_id, t1.id);
+	assert_int_equal(got->size, UINT64_C(200) << 20);
+	assert_string_equal(got->server_id, "");
+	assert_null(got->path);
+	got = db_volume_free(got);
+	carve_err_clear(&err);
+	assert_int_equal(db_volume_get_by_name(f->db, t2.id, "logs", &got, &err), -ENOENT);
+	assert_string_equal(err.msg, "volume 'logs' not found");
+	assert_int_equal(db_volume_get_by_id(f->db, c.id, &got, NULL), 0);
+	assert_string_equal(got->tenant_id, t2.id);
+	got = db_volume_free(got);
+
+	/* lists: one tenant by name, or all */
+	assert_int_equal(db_volume_list(f->db, t1.id, &l, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(l[0]->name, "data");
+	assert_string_equal(l[1]->name, "logs");
+	db_volume_list_free(l, n);
+	assert_int_equal(db_volume_list(f->db, NULL, &l, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	db_volume_list_free(l, n);
+
+	/* attach both to web1, ordered by path; a path is taken once per server */
+	snprintf(a.server_id, sizeof(a.server_id), "%s", web.id);
+	a.path = (char *)"/srv/z";
+	assert_int_equal(db_volume_update(f->db, &a, NULL), 0);
+	snprintf(b.server_id, sizeof(b.server_id), "%s", web.id);
+	b.path = (char *)"/srv/z";
+	carve_err_clear(&err);
+	assert_int_equal(db_volume_update(f->db, &b, &err), -EEXIST);
+	assert_string_equal(err.msg, "volume 'logs': path '/srv/z' is taken by volume 'data'");
+	b.path = (char *)"/logs";
+	b.size = UINT64_C(2) << 30;
+	assert_int_equal(db_volume_update(f->db, &b, NULL), 0);
+	/* the same path on another server is fine */
+	snprintf(c.server_id, sizeof(c.server_id), "%s", other.id);
+	c.path = (char *)"/srv/z";
+	assert_int_equal(db_volume_update(f->db, &c, NULL), 0);
+	/* a server id and a path go together; an unknown server is refused */
+	a.path = NULL;
+	assert_int_equal(db_volume_update(f->db, &a, NULL), -EINVAL);
+	a.path = (char *)"/srv/z";
+	snprintf(a.server_id, sizeof(a.server_id), "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(db_volume_update(f->db, &a, NULL), -ENOENT);
+	snprintf(a.server_id, sizeof(a.server_id), "%s", web.id);
+
+	assert_int_equal(db_volume_list_by_server(f->db, web.id, &l, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(l[0]->name, "logs");
+	assert_string_equal(l[0]->path, "/logs");
+	assert_int_equal(l[0]->size, UINT64_C(2) << 30);
+	assert_string_equal(l[1]->name, "data");
+	assert_string_equal(l[1]->server_id, web.id);
+	db_volume_list_free(l, n);
+
+	/* an attached volume keeps its server from being deleted underneath it */
+	assert_int_not_equal(db_server_delete(f->db, web.id, NULL), 0);
+
+	/* detach */
+	a.server_id[0] = '\0';
+	a.path = NULL;
+	assert_int_equal(db_volume_update(f->db, &a, NULL), 0);
+	assert_int_equal(db_volume_get_by_id(f->db, a.id, &got, NULL), 0);
+	assert_string_equal(got->server_id, "");
+	assert_null(got->path);
+	got = db_volume_free(got);
+	assert_int_equal(db_volume_list_by_server(f->db, web.id, &l, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	db_volume_list_free(l, n);
+
+	/* survives a reopen */
+	reopen(f);
+	assert_int_equal(db_volume_get_by_name(f->db, t1.id, "logs", &got, NULL), 0);
+	assert_string_equal(got->path, "/logs");
+	got = db_volume_free(got);
+
+	assert_int_equal(db_volume_delete(f->db, a.id, NULL), 0);
+	assert_int_equal(db_volume_delete(f->db, a.id, NULL), -ENOENT);
+	assert_int_equal(db_volume_get_by_id(f->db, a.id, &got, NULL), -ENOENT);
+	assert_null(got);
+	/* a tenant with volumes cannot be deleted */
+	assert_int_not_equal(db_tenant_delete(f->db, t2.id, NULL), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -907,6 +1041,7 @@ int main(void)
 		T(test_task_crud),
 		T(test_audit_append),
 		T(test_transactions),
+		T(test_volume_crud),
 		cmocka_unit_test(test_enum_strings),
 	};
 
