@@ -89,20 +89,46 @@ void api_tenants_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_tenants_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"description", NULL};
+	static const char *const fields[] = {"description", "max_vcpus", "max_memory", "max_pids",
+					     NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup_json json_t *body = NULL;
 	const char *desc = NULL;
+	uint64_t vcpus = 0, pids = 0;
+	json_t *mem;
 	char *old;
 
 	if (find_tenant(d, c, http_request_param(req, "name"), &t, &err) < 0)
 		return api_fail(resp, &err);
 	if (!api_body(req, fields, &body, resp))
 		return;
-	if (json_get_string(body, "description", false, 1024, &desc, &err) < 0)
+	vcpus = t->max_vcpus;
+	pids = t->max_pids;
+	if (json_get_string(body, "description", false, 1024, &desc, &err) < 0 ||
+	    json_get_uint(body, "max_vcpus", false, 0, 4096, &vcpus, &err) < 0 ||
+	    json_get_uint(body, "max_pids", false, 0, 4194304, &pids, &err) < 0)
 		return api_fail(resp, &err);
-	if (desc) {
+	t->max_vcpus = (uint32_t)vcpus;
+	t->max_pids = pids;
+	mem = json_object_get(body, "max_memory");
+	if (mem && !json_is_null(mem)) {
+		uint64_t v = 0;
+		if (json_is_integer(mem) && json_integer_value(mem) >= 0)
+			v = (uint64_t)json_integer_value(mem);
+		else if (!json_is_string(mem) || parse_size(json_string_value(mem), &v, NULL) < 0) {
+			carve_err_field(
+				&err, -EINVAL, "max_memory",
+				"tenant '%s': max_memory: not a size (use e.g. 512M, 2G; 0: no cap)",
+				t->name);
+			return api_fail(resp, &err);
+		}
+		t->max_memory = v;
+	}
+	if (!desc) {
+		if (db_tenant_update(d->db, t, &err) < 0)
+			return api_fail(resp, &err);
+	} else {
 		old = t->description;
 		t->description = strdup(desc);
 		free(old);
@@ -112,6 +138,9 @@ void api_tenants_patch(struct daemon *d, const struct caller *c, struct http_req
 			return api_fail(resp, &err);
 		}
 	}
+	/* the caps hold at once for what runs, and are applied again at every start */
+	if (daemon_tenant_apply_limits(d, t, &err) < 0)
+		return api_fail(resp, &err);
 	http_response_json(resp, 200, api_tenant_json(d, t));
 }
 

@@ -79,6 +79,8 @@ static const struct api_route routes[] = {
 	R("DELETE", "/volumes/{name}", api_volumes_delete, AUTH_RIGHT_SERVERS_WRITE),
 	R("POST", "/volumes/{name}/attach", api_volumes_attach, AUTH_RIGHT_SERVERS_WRITE),
 	R("POST", "/volumes/{name}/detach", api_volumes_detach, AUTH_RIGHT_SERVERS_WRITE),
+	R("POST", "/servers/{name}/pause", api_servers_pause, AUTH_RIGHT_SERVERS_OPERATE),
+	R("POST", "/servers/{name}/resume", api_servers_resume, AUTH_RIGHT_SERVERS_OPERATE),
 	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
 	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
 };
@@ -310,8 +312,7 @@ static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
 		struct storage_usage u = {0};
 
 		provisioned += l[i]->disk;
-		if (d->volumes && l[i]->state != DB_SERVER_CREATING &&
-		    daemon_pool(d, l[i]->pool) &&
+		if (d->volumes && l[i]->state != DB_SERVER_CREATING && daemon_pool(d, l[i]->pool) &&
 		    storage_volume_usage(daemon_pool(d, l[i]->pool), l[i]->id, &u, NULL) >= 0)
 			used += u.used;
 	}
@@ -322,10 +323,12 @@ static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
 
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", t->id, "name", t->name,
-			 "description", t->description ? t->description : "", "uid_base",
-			 (json_int_t)daemon_tenant_uid_base(d, t), "uid_count", (json_int_t)65536,
-			 "usage", tenant_usage_json(d, t), "created_at",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:o}", "id", t->id,
+			 "name", t->name, "description", t->description ? t->description : "",
+			 "uid_base", (json_int_t)daemon_tenant_uid_base(d, t), "uid_count",
+			 (json_int_t)65536, "caps", "max_vcpus", (json_int_t)t->max_vcpus,
+			 "max_memory", (json_int_t)t->max_memory, "max_pids",
+			 (json_int_t)t->max_pids, "usage", tenant_usage_json(d, t), "created_at",
 			 json_timestamp(t->created_at));
 }
 
@@ -373,7 +376,8 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 	/* disk: what the tenant pays for; disk_used: what the volume really occupies */
 	json_object_set_new(j, "disk", s->disk ? json_integer((json_int_t)s->disk) : json_null());
 	if (d->volumes && s->state != DB_SERVER_CREATING && s->state != DB_SERVER_DELETING &&
-	    daemon_pool(d, s->pool) && storage_volume_usage(daemon_pool(d, s->pool), s->id, &u, NULL) >= 0)
+	    daemon_pool(d, s->pool) &&
+	    storage_volume_usage(daemon_pool(d, s->pool), s->id, &u, NULL) >= 0)
 		json_object_set_new(j, "disk_used", json_integer((json_int_t)u.used));
 	else
 		json_object_set_new(j, "disk_used", json_null());

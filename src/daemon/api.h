@@ -156,6 +156,10 @@ void api_pools_patch(struct daemon *d, const struct caller *c, struct http_reque
 		     struct http_response *resp);
 void api_pools_delete(struct daemon *d, const struct caller *c, struct http_request *req,
 		      struct http_response *resp);
+void api_servers_pause(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp);
+void api_servers_resume(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp);
 void api_tasks_list(struct daemon *d, const struct caller *c, struct http_request *req,
 		    struct http_response *resp);
 void api_tasks_get(struct daemon *d, const struct caller *c, struct http_request *req,

@@ -18,3 +18,16 @@ uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *
 {
 	return d->uid_base + t->uid_slot * 65536u;
 }
+
+int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t, struct carve_error *err)
+{
+	struct cgroup_limits l = {
+		.vcpus = t->max_vcpus,
+		.memory_max = t->max_memory,
+		.pids_max = t->max_pids,
+	};
+
+	if (!d->cgroups)
+		return 0;
+	return cgroup_tenant_set_limits(d->cgroups, t->name, &l, err);
+}

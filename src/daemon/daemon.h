@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "ct/cgroup.h"
 #include "db/db.h"
 #include "http/http.h"
 #include "storage/storage.h"
@@ -44,6 +45,7 @@ struct daemon {
 	struct tasks *tasks;
 	struct watcher *watcher;
 	struct housekeeping *housekeeping;
+	struct cgroup_manager *cgroups; /* NULL without cgroups (--cgroup-root none) */
 	struct http_router *router;
 	struct http_server *http;
 };
@@ -73,6 +75,9 @@ int daemon_pool_of(struct daemon *d, const char *pool_name, struct storage_pool 
 int housekeeping_new(struct daemon *d, struct housekeeping **ret);
 void housekeeping_kick(struct housekeeping *h);
 struct housekeeping *housekeeping_free(struct housekeeping *h);
+
+/* The tenant's aggregate caps on its cgroup (created if needed); no-op without cgroups. */
+int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t, struct carve_error *err);
 
 /* api.c */
 int api_register(struct daemon *d);

@@ -386,6 +386,13 @@ int main(int argc, char **argv)
 	if ((r = auth_throttle_new(&d.throttle)) < 0 || (r = watcher_new(&d, &d.watcher)) < 0)
 		return log_error_errno(r, "start"), 1;
 	servers_reconcile(&d);
+	if (d.cgroup_root[0]) {
+		carve_err_clear(&err);
+		if (cgroup_manager_new(d.cgroup_root, d.cgroup_prefix, _CGROUP_BACKEND_INVALID,
+				       &d.cgroups, &err) < 0)
+			log_warning("cgroups: %s (pause, resume and tenant caps are unavailable)",
+				    err.msg);
+	}
 	if ((r = housekeeping_new(&d, &d.housekeeping)) < 0)
 		return log_error_errno(r, "start housekeeping"), 1;
 	if ((r = tasks_new(&d, 4, &d.tasks)) < 0)
@@ -420,6 +427,7 @@ int main(int argc, char **argv)
 	d.router = http_router_free(d.router);
 	d.throttle = auth_throttle_free(d.throttle);
 	daemon_pools_close(&d);
+	d.cgroups = cgroup_manager_free(d.cgroups);
 	d.pool = storage_pool_free(d.pool);
 	d.db = db_close(d.db);
 	safe_close(lock_fd);

@@ -349,6 +349,11 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	if (r < 0)
 		goto fail;
 	CARVE_FAILPOINT("server-start-launched");
+	carve_err_clear(err);
+	if (daemon_tenant_apply_limits(d, t, err) < 0) {
+		log_warning("tenant '%s': caps not applied: %s", t->name, err->msg);
+		carve_err_clear(err);
+	}
 	r = set_state(d, s->id, DB_SERVER_STARTING, DB_SERVER_RUNNING, NULL, ipid, mpid);
 	if (r < 0) {
 		carve_err(err, r, "record state");
@@ -459,6 +464,12 @@ static int do_stop(struct daemon *d, const char *id, struct carve_error *err)
 	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
 	if (r < 0)
 		return carve_err(err, r, "server '%s'", s->name);
+	/* a paused server must run to hear the stop signal */
+	if (d->cgroups) {
+		cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+		if (db_tenant_get_by_id(d->db, s->tenant_id, &t, NULL) >= 0)
+			(void)cgroup_server_freeze(d->cgroups, t->name, s->name, false, NULL);
+	}
 	r = monitor_stop(dir, d->stop_timeout, err);
 	if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
 		goto fail;
@@ -608,12 +619,13 @@ static void on_monitor_gone(struct daemon *d, const char *id)
 	if (st.running)
 		return; /* a new monitor already runs (restart) */
 	exit_reason(&st, "", reason, sizeof(reason));
-	/* Only a running server changes here; starting/stopping belong to their task. */
-	if (s->state != DB_SERVER_RUNNING)
+	/* Only a running (or paused) server changes here; starting/stopping belong to their
+	 * task. */
+	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_PAUSED)
 		return;
 	if (release_volume(d, id, &err) < 0)
 		log_warning("server '%s': release its volume: %s", s->name, err.msg);
-	if (set_state(d, id, DB_SERVER_RUNNING, DB_SERVER_STOPPED, reason, 0, 0) >= 0)
+	if (set_state(d, id, s->state, DB_SERVER_STOPPED, reason, 0, 0) >= 0)
 		log_info("server '%s' stopped by itself: %s", s->name, reason);
 }
 
@@ -796,8 +808,8 @@ static void reconcile_snapshots(struct daemon *d, const struct db_server *s, uns
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (storage_volume_snapshot_path(spool(d, s), s->id, l[i]->name, path, sizeof(path)) <
-			    0 ||
+		if (storage_volume_snapshot_path(spool(d, s), s->id, l[i]->name, path,
+						 sizeof(path)) < 0 ||
 		    access(path, F_OK) == 0 || errno != ENOENT)
 			continue;
 		if (db_snapshot_delete(d->db, l[i]->id, NULL) < 0)
@@ -881,11 +893,16 @@ int servers_reconcile(struct daemon *d)
 		case DB_SERVER_STOPPING:
 		case DB_SERVER_STOPPED:
 		case DB_SERVER_ERROR:
+		case DB_SERVER_PAUSED:
 			(void)monitor_status(dir, &st, NULL);
 			if (st.running) {
-				if (s->state != DB_SERVER_RUNNING || s->pid != st.init_pid)
+				/* a paused server stays paused: its cgroup is still frozen */
+				enum db_server_state now = s->state == DB_SERVER_PAUSED
+								   ? DB_SERVER_PAUSED
+								   : DB_SERVER_RUNNING;
+				if (s->state != now || s->pid != st.init_pid)
 					repaired++;
-				(void)set_state(d, s->id, -1, DB_SERVER_RUNNING, NULL, st.init_pid,
+				(void)set_state(d, s->id, -1, now, NULL, st.init_pid,
 						st.monitor_pid);
 				/* a crash during a snapshot leaves the filesystem frozen: every
 				 * writer inside would hang (thaw fails with EINVAL otherwise) */
@@ -911,7 +928,7 @@ int servers_reconcile(struct daemon *d)
 			}
 			if (!st.running &&
 			    (s->state == DB_SERVER_STARTING || s->state == DB_SERVER_RUNNING ||
-			     s->state == DB_SERVER_STOPPING)) {
+			     s->state == DB_SERVER_PAUSED || s->state == DB_SERVER_STOPPING)) {
 				exit_reason(&st, " while carved was down", reason, sizeof(reason));
 				(void)set_state(d, s->id, -1, DB_SERVER_STOPPED, reason, 0, 0);
 				repaired++;

@@ -9,7 +9,8 @@
 #include "base/string-util.h"
 #include "db/db-internal.h"
 
-#define TENANT_COLUMNS "id, name, description, uid_slot, created_at"
+#define TENANT_COLUMNS \
+	"id, name, description, uid_slot, created_at, max_vcpus, max_memory, max_pids"
 
 /* How many names a "still in use" message lists before "...". */
 #define BUSY_NAMES_MAX 5
@@ -28,6 +29,9 @@ static int tenant_from_row(sqlite3_stmt *st, struct db_tenant **ret)
 	}
 	t->uid_slot = (uint32_t)sqlite3_column_int64(st, 3);
 	t->created_at = sqlite3_column_int64(st, 4);
+	t->max_vcpus = (uint32_t)sqlite3_column_int64(st, 5);
+	t->max_memory = (uint64_t)sqlite3_column_int64(st, 6);
+	t->max_pids = (uint64_t)sqlite3_column_int64(st, 7);
 	*ret = t;
 	return 0;
 }
@@ -112,8 +116,10 @@ int db_tenant_create(struct db *db, struct db_tenant *t, struct carve_error *err
 	r = lowest_free_slot(db, &slot, err);
 	if (r < 0)
 		goto fail;
-	r = db_prepare(db, "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?, ?, ?, ?, ?)", &st,
-		       err);
+	r = db_prepare(
+		db,
+		"INSERT INTO tenants (id, name, description, uid_slot, created_at) VALUES (?, ?, ?, ?, ?)",
+		&st, err);
 	if (r < 0)
 		goto fail;
 	if (bind_text(st, 1, id) < 0 || bind_text(st, 2, t->name) < 0 ||
@@ -149,12 +155,21 @@ int db_tenant_update(struct db *db, const struct db_tenant *t, struct carve_erro
 	r = check_fits(t->name, sizeof(t->name), "tenant name", err);
 	if (r < 0)
 		return r;
-	r = db_prepare(db, "UPDATE tenants SET name = ?, description = ? WHERE id = ?", &st, err);
+	r = db_prepare(
+		db,
+		"UPDATE tenants SET name = ?, description = ?, max_vcpus = ?, max_memory = ?, "
+		"max_pids = ? WHERE id = ?",
+		&st, err);
 	if (r < 0)
 		return r;
 	if (bind_text(st, 1, t->name) < 0 || bind_text(st, 2, t->description) < 0 ||
-	    bind_text(st, 3, t->id) < 0)
+	    bind_text(st, 6, t->id) < 0)
 		return -ENOMEM;
+	if (t->max_memory > INT64_MAX || t->max_pids > INT64_MAX)
+		return carve_err(err, -ERANGE, "tenant '%s': limit too large", t->name);
+	sqlite3_bind_int64(st, 3, t->max_vcpus);
+	sqlite3_bind_int64(st, 4, (int64_t)t->max_memory);
+	sqlite3_bind_int64(st, 5, (int64_t)t->max_pids);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "tenant '%s'", t->name);

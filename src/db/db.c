@@ -68,7 +68,7 @@ static const char *const migrations[] = {
 	"  vcpus INTEGER NOT NULL,"
 	"  memory INTEGER NOT NULL,"
 	"  state TEXT NOT NULL CHECK (state IN ('creating', 'stopped', 'starting', 'running',"
-	"                                       'stopping', 'deleting', 'error')),"
+	"                                       'stopping', 'deleting', 'error', 'paused')),"
 	"  state_reason TEXT,"
 	"  pid INTEGER NOT NULL DEFAULT 0,"
 	"  monitor_pid INTEGER NOT NULL DEFAULT 0,"
@@ -109,6 +109,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE servers ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE templates ADD COLUMN volume TEXT;"
 	"ALTER TABLE templates ADD COLUMN disk_min INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tenants ADD COLUMN max_vcpus INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tenants ADD COLUMN max_memory INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tenants ADD COLUMN max_pids INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE snapshots ("
 	"  id TEXT PRIMARY KEY NOT NULL,"
 	"  server_id TEXT NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
@@ -374,7 +377,7 @@ static const char *const server_state_table[_DB_SERVER_STATE_MAX] = {
 	[DB_SERVER_CREATING] = "creating", [DB_SERVER_STOPPED] = "stopped",
 	[DB_SERVER_STARTING] = "starting", [DB_SERVER_RUNNING] = "running",
 	[DB_SERVER_STOPPING] = "stopping", [DB_SERVER_DELETING] = "deleting",
-	[DB_SERVER_ERROR] = "error",
+	[DB_SERVER_ERROR] = "error", [DB_SERVER_PAUSED] = "paused",
 };
 
 static const char *const task_state_table[_DB_TASK_STATE_MAX] = {

@@ -39,6 +39,10 @@ struct db_tenant {
 	char name[64];
 	char *description;
 	uint32_t uid_slot; /* tenant's host uid/gid range is base + slot * 65536, 65536 ids long */
+	/* aggregate caps over all its servers (0: none), enforced by the tenant's cgroup */
+	uint32_t max_vcpus;
+	uint64_t max_memory;
+	uint64_t max_pids;
 	int64_t created_at;
 };
 
@@ -163,6 +167,7 @@ enum db_server_state {
 	DB_SERVER_STOPPING,
 	DB_SERVER_DELETING,
 	DB_SERVER_ERROR,
+	DB_SERVER_PAUSED, /* running, every process frozen (cgroup freezer) */
 	_DB_SERVER_STATE_MAX,
 	_DB_SERVER_STATE_INVALID = -EINVAL,
 };

@@ -77,7 +77,29 @@ expect_eq "still running after a clean restart" "$(server_field web1 .state)" ru
 server_do web1 restart
 npid=$(server_field web1 .init_pid)
 check "restart gives a new init" test "$npid" != "$pid"
+
+# resource limits and the freezer, seen from the host's cgroups
+cg=/sys/fs/cgroup/memory/$PREFIX/acme/web1
+expect_eq "the server's memory limit is its memory setting" "$(cat $cg/memory.limit_in_bytes)" $((256 << 20))
+expect_eq "a vCPU is a CFS quota of one period" \
+	"$(cat /sys/fs/cgroup/cpu/$PREFIX/acme/web1/cpu.cfs_quota_us)" "$(cat /sys/fs/cgroup/cpu/$PREFIX/acme/web1/cpu.cfs_period_us)"
+api PATCH /tenants/acme '{"max_memory":"384M","max_pids":200,"max_vcpus":1}'
+expect_eq "tenant caps set by the provider" "$STATUS/$(jf .caps.max_pids)" 200/200
+expect_eq "the tenant's cgroup caps the memory of all its servers" \
+	"$(cat /sys/fs/cgroup/memory/$PREFIX/acme/memory.limit_in_bytes)" $((384 << 20))
+expect_eq "the tenant's cgroup caps its processes" "$(cat /sys/fs/cgroup/pids/$PREFIX/acme/pids.max)" 200
+api POST /servers/web1/pause
+expect_eq "pause" "$STATUS/$(jf .state)" 200/paused
+expect_eq "the freezer holds every process" "$(cat /sys/fs/cgroup/freezer/$PREFIX/acme/web1/freezer.state)" FROZEN
+check "a paused init is stopped by the kernel" grep -q "^State:.*[DT]" /proc/$npid/status
+api POST /servers/web1/pause
+expect_eq "pausing twice is 409" "$STATUS" 409
+api POST /servers/web1/resume
+expect_eq "resume" "$STATUS/$(jf .state)" 200/running
+expect_eq "thawed" "$(cat /sys/fs/cgroup/freezer/$PREFIX/acme/web1/freezer.state)" THAWED
+api POST /servers/web1/pause
 server_do web1 stop
+expect_eq "a paused server can be stopped" "$(server_field web1 .state)" stopped
 
 # delete removes the server's files
 id=$(server_field web1 .id)
