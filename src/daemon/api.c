@@ -375,6 +375,7 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 		return NULL;
 	/* disk: what the tenant pays for; disk_used: what the volume really occupies */
 	json_object_set_new(j, "disk", s->disk ? json_integer((json_int_t)s->disk) : json_null());
+	json_object_set_new(j, "pool", json_string(s->pool[0] ? s->pool : "default"));
 	if (d->volumes && s->state != DB_SERVER_CREATING && s->state != DB_SERVER_DELETING &&
 	    daemon_pool(d, s->pool) &&
 	    storage_volume_usage(daemon_pool(d, s->pool), s->id, &u, NULL) >= 0)
