@@ -39,10 +39,10 @@ const struct cli_option cli_global_options[] = {
 };
 
 static const struct cli_group *const groups[] = {
-	&cli_group_login,    &cli_group_logout, &cli_group_whoami,
-	&cli_group_tenant,   &cli_group_user,	&cli_group_token,
-	&cli_group_template, &cli_group_server, &cli_group_task,
-	&cli_group_console,  &cli_group_exec,
+	&cli_group_login,    &cli_group_logout,	 &cli_group_whoami,   &cli_group_tenant,
+	&cli_group_user,     &cli_group_token,	 &cli_group_template, &cli_group_server,
+	&cli_group_snapshot, &cli_group_pool,	 &cli_group_volume,   &cli_group_event,
+	&cli_group_task,     &cli_group_console, &cli_group_exec,
 };
 
 static bool group_is_single(const struct cli_group *g)
@@ -245,6 +245,12 @@ void cli_print_object(struct cli *cli, json_t *obj, const struct cli_column *fie
 
 int cli_list(struct cli *cli, const char *path, const char *key, const struct cli_column *cols)
 {
+	return cli_list_of(cli, path, key, cols, NULL, NULL);
+}
+
+int cli_list_of(struct cli *cli, const char *path, const char *key, const struct cli_column *cols,
+		const char *kind, const char *name)
+{
 	struct carve_error err = CARVE_ERROR_INIT;
 	const char *headers[17], *cells[16];
 	char bufs[16][256];
@@ -255,7 +261,7 @@ int cli_list(struct cli *cli, const char *path, const char *key, const struct cl
 
 	r = cli_request(cli, "GET", path, NULL, &answer, &err);
 	if (r < 0)
-		return cli_fail(cli, &err);
+		return kind ? cli_fail_object(cli, &err, kind, name) : cli_fail(cli, &err);
 	if (cli->json) {
 		cli_print_json(cli, answer);
 		json_decref(answer);
@@ -471,8 +477,8 @@ int cli_check_name(const char *kind, const char *name, struct carve_error *err)
 	return parse_name(name, kind, err);
 }
 
-int cli_parse_memory(const char *kind, const char *name, const char *s, uint64_t *ret,
-		     struct carve_error *err)
+int cli_parse_size(const char *kind, const char *name, const char *field, const char *s,
+		   uint64_t *ret, struct carve_error *err)
 {
 	struct carve_error e = CARVE_ERROR_INIT;
 	int r;
@@ -480,12 +486,18 @@ int cli_parse_memory(const char *kind, const char *name, const char *s, uint64_t
 	r = parse_size(s, ret, &e);
 	if (r < 0) {
 		if (!s || !*s)
-			return carve_err_field(err, r, "memory", "%s '%s': memory: %s", kind, name,
+			return carve_err_field(err, r, field, "%s '%s': %s: %s", kind, name, field,
 					       e.msg);
 		/* parse_size says "'12X': not a size (...)": the field name goes in front. */
-		return carve_err_field(err, r, "memory", "%s '%s': memory %s", kind, name, e.msg);
+		return carve_err_field(err, r, field, "%s '%s': %s %s", kind, name, field, e.msg);
 	}
 	return 0;
+}
+
+int cli_parse_memory(const char *kind, const char *name, const char *s, uint64_t *ret,
+		     struct carve_error *err)
+{
+	return cli_parse_size(kind, name, "memory", s, ret, err);
 }
 
 int cli_parse_vcpus(const char *kind, const char *name, const char *s, uint64_t *ret,

@@ -77,8 +77,9 @@ struct cli_group {
 };
 
 extern const struct cli_group cli_group_login, cli_group_logout, cli_group_whoami, cli_group_tenant,
-	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_task,
-	cli_group_console, cli_group_exec;
+	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_snapshot,
+	cli_group_pool, cli_group_volume, cli_group_event, cli_group_task, cli_group_console,
+	cli_group_exec;
 
 struct carve_client;
 
@@ -131,6 +132,9 @@ struct cli_column {
 
 /* GET path, print the list (key names the array in the answer) as a table or JSON. */
 int cli_list(struct cli *cli, const char *path, const char *key, const struct cli_column *cols);
+/* Same; errors name kind 'name' (the object the list belongs to). */
+int cli_list_of(struct cli *cli, const char *path, const char *key, const struct cli_column *cols,
+		const char *kind, const char *name);
 /* GET path, print the object as "key: value" lines or JSON; errors name kind 'name'. */
 int cli_show(struct cli *cli, const char *path, const char *key, const struct cli_column *fields,
 	     const char *kind, const char *name);
@@ -146,6 +150,9 @@ void cli_print_json(struct cli *cli, json_t *v);
 
 /* Validation shared by the command groups; messages name the object and the field. */
 int cli_check_name(const char *kind, const char *name, struct carve_error *err);
+/* A size for field of kind 'name': "<kind> '<name>': <field> '12X': not a size (...)". */
+int cli_parse_size(const char *kind, const char *name, const char *field, const char *s,
+		   uint64_t *ret, struct carve_error *err);
 int cli_parse_memory(const char *kind, const char *name, const char *s, uint64_t *ret,
 		     struct carve_error *err);
 int cli_parse_vcpus(const char *kind, const char *name, const char *s, uint64_t *ret,

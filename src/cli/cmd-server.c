@@ -8,10 +8,9 @@
 #include "cli/cli.h"
 
 static const struct cli_column server_columns[] = {
-	{"NAME", "name"},	  {"TENANT", "tenant"},
-	{"KIND", "kind"},	  {"STATE", "state"},
-	{"VCPUS", "vcpus"},	  {"MEMORY", "memory", true},
-	{"TEMPLATE", "template"}, {NULL},
+	{"NAME", "name"},	{"TENANT", "tenant"},	  {"KIND", "kind"},
+	{"STATE", "state"},	{"VCPUS", "vcpus"},	  {"MEMORY", "memory", true},
+	{"DISK", "disk", true}, {"TEMPLATE", "template"}, {NULL},
 };
 
 static const struct cli_column server_fields[] = {
@@ -24,6 +23,9 @@ static const struct cli_column server_fields[] = {
 	{"state_reason", "state_reason"},
 	{"vcpus", "vcpus"},
 	{"memory", "memory", true},
+	{"pool", "pool"},
+	{"disk", "disk", true},
+	{"disk_used", "disk_used", true},
 	{"init_pid", "init_pid"},
 	{"created_at", "created_at"},
 	{"updated_at", "updated_at"},
@@ -106,12 +108,12 @@ static int run_show(struct cli *cli, const struct cli_args *a)
 	return cli_show(cli, path, "server", server_fields, "server", a->pos[0]);
 }
 
-/* --vcpus and --memory into body; returns an exit code. */
+/* --vcpus, --memory and --disk into body; returns an exit code. */
 static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
 	const char *name = a->pos[0], *vcpus = cli_args_get(a, "vcpus"),
-		   *memory = cli_args_get(a, "memory");
+		   *memory = cli_args_get(a, "memory"), *disk = cli_args_get(a, "disk");
 	uint64_t v;
 
 	if (vcpus) {
@@ -124,6 +126,11 @@ static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 			return cli_invalid(cli, &err);
 		json_object_set_new(body, "memory", json_integer((json_int_t)v));
 	}
+	if (disk) {
+		if (cli_parse_size("server", name, "disk", disk, &v, &err) < 0)
+			return cli_invalid(cli, &err);
+		json_object_set_new(body, "disk", json_integer((json_int_t)v));
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -131,7 +138,8 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
 	const char *name = a->pos[0], *template = cli_args_get(a, "template"),
-		   *kind = cli_args_get(a, "kind"), *tenant = cli_args_get(a, "tenant");
+		   *kind = cli_args_get(a, "kind"), *tenant = cli_args_get(a, "tenant"),
+		   *pool = cli_args_get(a, "pool");
 	bool no_wait = cli_args_has(a, "no-wait");
 	json_t *body, *answer = NULL;
 	int ex;
@@ -152,6 +160,10 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 				"server '%s': kind '%.32s': use container or vm", name, kind);
 		return cli_invalid(cli, &err);
 	}
+	if (pool && cli_check_name("pool", pool, &err) < 0) {
+		carve_err_prefix(&err, "server '%s'", name);
+		return cli_invalid(cli, &err);
+	}
 	body = json_pack("{s:s, s:s}", "name", name, "template", template);
 	if (!body)
 		return CLI_EXIT_FAILURE;
@@ -161,6 +173,8 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 			json_object_set_new(body, "kind", json_string(kind));
 		if (tenant)
 			json_object_set_new(body, "tenant", json_string(tenant));
+		if (pool)
+			json_object_set_new(body, "pool", json_string(pool));
 		if (cli_request(cli, "POST", "/servers", body, &answer, &err) < 0)
 			ex = cli_fail_object(cli, &err, "server", name);
 	}
@@ -191,8 +205,9 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 	ex = check_target(cli, a);
 	if (ex != CLI_EXIT_OK)
 		return ex;
-	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory"))
-		return cli_usage(cli, "server '%s': nothing to change (use --vcpus or --memory)",
+	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory") && !cli_args_has(a, "disk"))
+		return cli_usage(cli,
+				 "server '%s': nothing to change (use --vcpus, --memory or --disk)",
 				 name);
 	body = json_object();
 	if (!body)
@@ -208,8 +223,10 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 		return ex;
 	if (cli->json)
 		cli_print_json(cli, cli_unwrap(answer, "server"));
+	else if (!cli->quiet && (cli_args_has(a, "vcpus") || cli_args_has(a, "memory")))
+		fprintf(cli->out, "server '%s' updated (limits apply at the next start)\n", name);
 	else if (!cli->quiet)
-		fprintf(cli->out, "server '%s' updated (applies at the next start)\n", name);
+		fprintf(cli->out, "server '%s' updated\n", name);
 	json_decref(answer);
 	return CLI_EXIT_OK;
 }
@@ -283,6 +300,8 @@ static const struct cli_option create_options[] = {
 	{"template", 'T', "TEMPLATE", "the template to create the server from (required)"},
 	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
 	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
+	{"disk", 'd', "SIZE", "root disk size, e.g. 2G (default 2G; needs a volume pool)"},
+	{"pool", 'p', "POOL", "the storage pool of its disk (default: default)"},
 	{"kind", 'k', "KIND", "container (default) or vm"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
 	NO_WAIT_OPTION,
@@ -297,6 +316,7 @@ static const struct cli_option show_options[] = {
 static const struct cli_option set_options[] = {
 	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
 	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
+	{"disk", 'd', "SIZE", "grow the root disk to SIZE (at once; disks only grow)"},
 	TENANT_OPTION,
 	{NULL},
 };
@@ -314,16 +334,19 @@ const struct cli_group cli_group_server = {
 		{"list", "[--tenant T]", "list servers", "Example:\n  carve server list --json",
 		 list_options, 0, 0, run_list},
 		{"create",
-		 "NAME --template T [--vcpus N] [--memory SIZE] [--kind KIND] [--no-wait]",
+		 "NAME --template T [--vcpus N] [--memory SIZE] [--disk SIZE] [--pool P] [--kind KIND] "
+		 "[--no-wait]",
 		 "create a server and wait until it is provisioned",
 		 "Sizes take K, M, G, T suffixes (binary: 1G = 1024M).\n"
-		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G",
+		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G "
+		 "--disk 10G",
 		 create_options, 1, 1, run_create},
 		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
 		 show_options, 1, 1, run_show},
-		{"set", "NAME [--vcpus N] [--memory SIZE]",
-		 "change a server's limits; they apply at its next start",
-		 "Example:\n  carve server set web1 --memory 2G", set_options, 1, 1, run_set},
+		{"set", "NAME [--vcpus N] [--memory SIZE] [--disk SIZE]",
+		 "change a server's limits (at its next start) or grow its disk (at once)",
+		 "Example:\n  carve server set web1 --memory 2G --disk 20G", set_options, 1, 1,
+		 run_set},
 		{"start", "NAME [--no-wait]", "start a server",
 		 "Example:\n  carve server start web1", operate_options, 1, 1, run_start},
 		{"stop", "NAME [--no-wait]", "stop a server", "Example:\n  carve server stop web1",

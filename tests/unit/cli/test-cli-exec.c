@@ -251,8 +251,9 @@ static void test_table_output(void **state)
 	struct fake *f = *state;
 
 	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "list", NULL), 0);
-	assert_string_equal(f->out, "NAME  TENANT  KIND       STATE    VCPUS  MEMORY  TEMPLATE\n"
-				    "web0  acme    container  running  1      512M    debian\n");
+	assert_string_equal(f->out,
+			    "NAME  TENANT  KIND       STATE    VCPUS  MEMORY  DISK  TEMPLATE\n"
+			    "web0  acme    container  running  1      512M    2G    debian\n");
 	/* A bare array answer works too; control characters from the server are neutralized. */
 	assert_int_equal(run_carve(f, NULL, "--url", f->url, "tenant", "list", NULL), 0);
 	assert_non_null(strstr(f->out, "acme  100000  2026-01-01T00:00:00Z  ACME?[31m Corp\n"));
@@ -267,6 +268,9 @@ static void test_show_human(void **state)
 	assert_non_null(strstr(f->out, "name:         web0\n"));
 	assert_non_null(strstr(f->out, "memory:       512M\n"));
 	assert_non_null(strstr(f->out, "state_reason: -\n"));
+	assert_non_null(strstr(f->out, "pool:         default\n"));
+	assert_non_null(strstr(f->out, "disk:         2G\n"));
+	assert_non_null(strstr(f->out, "disk_used:    300M\n"));
 }
 
 static void test_api_errors(void **state)
@@ -481,6 +485,272 @@ static void test_login_whoami_logout(void **state)
 	assert_non_null(strstr(f->out, "via:    unix\n"));
 }
 
+/* The body of the last request with this method and path prefix (new reference), or NULL. */
+static json_t *last_body(struct fake *f, const char *method, const char *path_prefix)
+{
+	json_t *all = requests(f), *r, *body = NULL;
+	size_t i;
+
+	json_array_foreach (all, i, r) {
+		const char *m = json_string_value(json_object_get(r, "method"));
+		const char *p = json_string_value(json_object_get(r, "path"));
+
+		if (m && p && strcmp(m, method) == 0 &&
+		    strncmp(p, path_prefix, strlen(path_prefix)) == 0) {
+			json_decref(body);
+			body = json_incref(json_object_get(r, "body"));
+		}
+	}
+	json_decref(all);
+	return body;
+}
+
+static void test_server_disk_and_pool(void **state)
+{
+	struct fake *f = *state;
+	json_t *body;
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "create", "web1",
+				   "--template", "debian", "--disk", "300M", "--pool", "fast",
+				   NULL),
+			 0);
+	body = last_body(f, "POST", "/api/v1/servers");
+	assert_non_null(body);
+	assert_true(json_is_integer(json_object_get(body, "disk")));
+	assert_int_equal(json_integer_value(json_object_get(body, "disk")), 300 << 20);
+	assert_string_equal(json_string_value(json_object_get(body, "pool")), "fast");
+	json_decref(body);
+
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "server", "set", "web0", "--disk", "4G", NULL),
+		0);
+	body = last_body(f, "PATCH", "/api/v1/servers/web0");
+	assert_non_null(body);
+	assert_int_equal(json_integer_value(json_object_get(body, "disk")), 4LL << 30);
+	assert_null(json_object_get(body, "memory"));
+	json_decref(body);
+
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "server", "set", "web0", "--disk", "4Q", NULL),
+		64);
+	assert_string_equal(f->err,
+			    "carve: server 'web0': disk '4Q': not a size (use e.g. 512M, 2G)\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "create", "web2",
+				   "--template", "debian", "--pool", "Fast", NULL),
+			 64);
+	assert_non_null(strstr(f->err, "carve: server 'web2': pool name 'Fast'"));
+	assert_int_equal(count_requests(f, "PATCH", "/api/v1/servers/web0"), 1);
+}
+
+static void test_snapshots(void **state)
+{
+	struct fake *f = *state;
+	size_t sent;
+	json_t *j;
+
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "create", "web0", "s1", NULL), 0);
+	assert_string_equal(f->out, "snapshot 's1' of server 'web0' created (size 300M)\n");
+	assert_int_equal(count_requests(f, "GET", "/api/v1/tasks/"), 3);
+	j = last_body(f, "POST", "/api/v1/servers/web0/snapshots");
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "s1");
+	json_decref(j);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "snapshot", "list", "web0", NULL), 0);
+	assert_string_equal(f->out, "NAME  SIZE  CREATED\n"
+				    "s1    300M  2026-01-03T00:00:00Z\n");
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "--json", "snapshot", "list", "web0", NULL), 0);
+	j = json_loads(f->out, 0, NULL);
+	assert_true(json_is_array(j));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "size")),
+			 300 << 20);
+	json_decref(j);
+
+	/* A conflict names the state; a missing snapshot names server and snapshot. */
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "rollback", "web0", "s1", NULL), 1);
+	assert_string_equal(
+		f->err,
+		"carve: server 'web0' is running: stop it before rolling back to snapshot 's1'\n");
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "delete", "web0", "nope", NULL), 1);
+	assert_string_equal(f->err, "carve: server 'web0': snapshot 'nope' not found\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "snapshot", "list", "ghost",
+				   "--tenant", "acme", NULL),
+			 1);
+	assert_string_equal(f->err, "carve: server 'ghost': no such server\n");
+	assert_int_equal(count_requests(f, "GET", "/api/v1/servers/ghost/snapshots?tenant=acme"),
+			 1);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "stop", "web0", NULL), 0);
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "rollback", "web0", "s1", NULL), 0);
+	assert_string_equal(f->out,
+			    "server 'web0' rolled back to snapshot 's1' (state: stopped)\n");
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "--json", "snapshot", "clone", "web0",
+				   "s1", "web9", NULL),
+			 0);
+	j = json_loads(f->out, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "web9");
+	assert_int_equal(json_integer_value(json_object_get(j, "disk")), 300 << 20);
+	json_decref(j);
+	j = last_body(f, "POST", "/api/v1/servers/web0/snapshots/s1/clone");
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "web9");
+	json_decref(j);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "snapshot", "clone", "web0", "s1",
+				   "web9", NULL),
+			 1);
+	assert_string_equal(f->err, "carve: server 'web9' already exists\n");
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "snapshot", "create", "web0", "s2",
+				   "--no-wait", NULL),
+			 0);
+	assert_int_equal(strspn(f->out, "0123456789abcdef"), 32);
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "delete", "web0", "s1", NULL), 0);
+	assert_string_equal(f->out, "snapshot 's1' of server 'web0' deleted\n");
+	assert_int_equal(count_requests(f, "DELETE", "/api/v1/servers/web0/snapshots/s1"), 1);
+
+	/* Validation: nothing sent. */
+	j = requests(f);
+	sent = json_array_size(j);
+	json_decref(j);
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "create", "web0", "S_1", NULL), 64);
+	assert_non_null(strstr(f->err, "carve: server 'web0': snapshot name 'S_1'"));
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "snapshot", "clone", "web0", "s1", NULL), 64);
+	j = requests(f);
+	assert_int_equal(json_array_size(j), sent);
+	json_decref(j);
+}
+
+static void test_pools(void **state)
+{
+	struct fake *f = *state;
+	json_t *body;
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "list", NULL), 0);
+	assert_string_equal(f->out, "NAME     DRIVER   KIND   SIZE  ALLOCATED  PROVISIONED  "
+				    "AVAILABLE  OVERCOMMIT\n"
+				    "default  reflink  image  64G   3G         10G          86G    "
+				    "    1.5\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "show", "default", NULL), 0);
+	assert_non_null(strstr(f->out, "fill_threshold: 80%\n"));
+	assert_non_null(strstr(f->out, "size:           64G\n"));
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "create", "small", "--size",
+				   "1G", "--overcommit", "2.5", "--fill-threshold", "90%", NULL),
+			 0);
+	assert_string_equal(f->out, "pool 'small' created\n");
+	body = last_body(f, "POST", "/api/v1/pools");
+	assert_string_equal(json_string_value(json_object_get(body, "size")), "1073741824");
+	assert_true(json_real_value(json_object_get(body, "overcommit")) == 2.5);
+	assert_true(json_real_value(json_object_get(body, "fill_threshold")) > 0.8999 &&
+		    json_real_value(json_object_get(body, "fill_threshold")) < 0.9001);
+	assert_null(json_object_get(body, "path"));
+	json_decref(body);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "--json", "pool", "set", "small",
+				   "--fill-threshold", "50", NULL),
+			 0);
+	assert_non_null(strstr(f->out, "\"fill_threshold\": 0.5"));
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "delete", "small", NULL), 0);
+	assert_string_equal(f->out, "pool 'small' deleted\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "show", "small", NULL), 1);
+	assert_string_equal(f->err, "carve: pool 'small' not found\n");
+
+	/* Validation: nothing sent. */
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "create", "p", NULL), 64);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "create", "p", "--size", "1G",
+				   "--path", "/srv", NULL),
+			 64);
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "pool", "create", "p", "--path", "srv", NULL),
+		64);
+	assert_string_equal(f->err, "carve: pool 'p': path 'srv': not an absolute path\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "create", "p", "--size", "1G",
+				   "--fill-threshold", "101", NULL),
+			 64);
+	assert_string_equal(
+		f->err, "carve: pool 'p': fill threshold '101': not a percentage from 1 to 100\n");
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "pool", "set", "p", "--overcommit", "-1", NULL),
+		64);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "pool", "set", "p", NULL), 64);
+	assert_int_equal(count_requests(f, "POST", "/api/v1/pools"), 1);
+	assert_int_equal(count_requests(f, "PATCH", "/api/v1/pools"), 1);
+}
+
+static void test_volumes_and_events(void **state)
+{
+	struct fake *f = *state;
+	json_t *body;
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "create", "v1", "--size",
+				   "12X", NULL),
+			 64);
+	assert_string_equal(f->err,
+			    "carve: volume 'v1': size '12X': not a size (use e.g. 512M, 2G)\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "create", "v1", NULL), 64);
+	assert_int_equal(count_requests(f, "POST", "/api/v1/volumes"), 0);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "create", "v1", "--size",
+				   "100M", "--tenant", "acme", NULL),
+			 0);
+	assert_string_equal(f->out, "volume 'v1' created\n");
+	body = last_body(f, "POST", "/api/v1/volumes");
+	assert_int_equal(json_integer_value(json_object_get(body, "size")), 100 << 20);
+	assert_string_equal(json_string_value(json_object_get(body, "tenant")), "acme");
+	json_decref(body);
+
+	/* The server runs: refused, and the message names the state. */
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "attach", "v1", "web0",
+				   "--path", "/data", NULL),
+			 1);
+	assert_string_equal(f->err,
+			    "carve: volume 'v1': server 'web0' is running: stop it first\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "stop", "web0", NULL), 0);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "attach", "v1", "web0",
+				   "--path", "/data", NULL),
+			 0);
+	body = last_body(f, "POST", "/api/v1/volumes/v1/attach");
+	assert_string_equal(json_string_value(json_object_get(body, "server")), "web0");
+	assert_string_equal(json_string_value(json_object_get(body, "path")), "/data");
+	json_decref(body);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "list", NULL), 0);
+	assert_string_equal(f->out, "NAME  TENANT  POOL     SIZE  USED  SERVER  PATH\n"
+				    "v1    acme    default  100M  1M    web0    /data\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "delete", "v1", NULL), 1);
+	assert_string_equal(f->err,
+			    "carve: volume 'v1' is attached to server 'web0': detach it first\n");
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "volume", "resize", "v1", "--size", "1G", NULL),
+		0);
+	assert_string_equal(f->out, "volume 'v1' resized to 1G\n");
+	assert_int_equal(
+		run_carve(f, NULL, "--url", f->url, "--json", "volume", "detach", "v1", NULL), 0);
+	assert_non_null(strstr(f->out, "\"server\": null"));
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "delete", "v1", NULL), 0);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "show", "v1", NULL), 1);
+	assert_string_equal(f->err, "carve: volume 'v1' not found\n");
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "volume", "attach", "v1", "web0",
+				   "--path", "data", NULL),
+			 64);
+
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "event", "list", "--limit", "1", NULL),
+			 0);
+	assert_string_equal(f->out, "ID  AT                    KIND       OBJECT        MESSAGE\n"
+				    "2   2026-01-02T00:00:00Z  pool.fill  pool/default  pool "
+				    "'default' is 81% full\n");
+	assert_int_equal(count_requests(f, "GET", "/api/v1/events?limit=1"), 1);
+	assert_int_equal(run_carve(f, NULL, "--url", f->url, "event", "list", "--limit", "0", NULL),
+			 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +767,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreachable, fake_setup, NULL),
 		cmocka_unit_test_setup_teardown(test_usage, fake_setup, NULL),
 		cmocka_unit_test_setup_teardown(test_login_whoami_logout, fake_setup, NULL),
+		cmocka_unit_test_setup_teardown(test_server_disk_and_pool, fake_setup, NULL),
+		cmocka_unit_test_setup_teardown(test_snapshots, fake_setup, NULL),
+		cmocka_unit_test_setup_teardown(test_pools, fake_setup, NULL),
+		cmocka_unit_test_setup_teardown(test_volumes_and_events, fake_setup, NULL),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
