@@ -189,13 +189,15 @@ static int umount_if_mounted(const char *path)
 	return 1;
 }
 
-/* Autoclear devices are released by the kernel after the last close: give it a moment so
- * callers (and reconcile) see a clean state when detach returns. */
+/* Autoclear devices are released by the kernel after the last close, from a workqueue, after
+ * the filesystem has written back and the last mount namespace holding it has died: wait for
+ * that (up to 30 s: a loaded host with a loop on a loop takes seconds) so callers (and
+ * reconcile) see a clean state when detach returns. */
 static int detach_and_wait(const char *backing)
 {
 	int r = 0;
 
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < 1500; i++) {
 		cleanup_strv char **left = NULL;
 
 		r = loop_detach_by_backing(backing);
@@ -206,7 +208,7 @@ static int detach_and_wait(const char *backing)
 			return r == -ENOENT ? 0 : r;
 		if (!left[0])
 			return 0;
-		(void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		(void)nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
 	}
 	return -EBUSY;
 }
