@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/parse-util.h"
 #include "base/string-util.h"
@@ -169,6 +172,27 @@ void api_servers_list(struct daemon *d, const struct caller *c, struct http_requ
 	http_response_json(resp, 200, arr);
 }
 
+#define QEMU_BINARY "qemu-system-x86_64"
+
+/* Whether QEMU is an executable in PATH (VM servers need it). */
+static bool qemu_available(void)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		if (n > 0 &&
+		    (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, QEMU_BINARY) <
+			    sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
@@ -208,13 +232,21 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 			carve_err_prefix(&err, "server '%s'", name);
 		return api_fail(resp, &err);
 	}
-	if (!streq(kind, "container")) {
-		http_response_error(
-			resp, 422, "kind",
-			streq(kind, "vm")
-				? "server '%s': kind 'vm' is not available on this host yet"
-				: "server '%s': kind '%.16s': use container",
-			name, kind);
+	if (!streq(kind, "container") && !streq(kind, "vm")) {
+		http_response_error(resp, 422, "kind",
+				    "server '%s': kind '%.16s': use container or vm", name, kind);
+		return;
+	}
+	if (streq(kind, "vm") && !d->volumes) {
+		http_response_error(resp, 422, "kind",
+				    "server '%s': kind 'vm' needs a volume pool (reflink driver)",
+				    name);
+		return;
+	}
+	if (streq(kind, "vm") && !qemu_available()) {
+		http_response_error(resp, 422, "kind",
+				    "server '%s': kind 'vm': %s is not installed on this host",
+				    name, QEMU_BINARY);
 		return;
 	}
 	if (api_tenant_scope(d, c, tenant, true, &t, &err) < 0) {
@@ -254,6 +286,13 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	if (!pool) {
 		http_response_error(resp, 422, "pool", "server '%s': pool '%.64s' not found", name,
 				    pool_name);
+		return;
+	}
+	/* a vm template's disk volume exists in the default pool only (templates.c) */
+	if (streq(kind, "vm") && pool != d->pool) {
+		http_response_error(resp, 422, "pool",
+				    "server '%s': kind 'vm': only the default pool holds VM disks",
+				    name);
 		return;
 	}
 	strscpy(s.pool, pool_name, sizeof(s.pool));

@@ -284,7 +284,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
-	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32];
+	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32], append[128];
 	struct monitor_config cfg = {0};
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
@@ -302,18 +302,24 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	task_progress(ctx, 1, 3, "steps");
 	r = daemon_server_dir(d, s->id, dir, sizeof(dir));
 	if (r >= 0)
-		r = d->volumes ? rootfs_mountpoint(d, s->id, rootfs, sizeof(rootfs))
-			       : storage_volume_path(spool(d, s), s->id, rootfs, sizeof(rootfs));
+		r = d->volumes && !streq(s->kind, "vm")
+			    ? rootfs_mountpoint(d, s->id, rootfs, sizeof(rootfs))
+			    : storage_volume_path(spool(d, s), s->id, rootfs, sizeof(rootfs));
 	if (r < 0) {
 		carve_err(err, r, "paths");
 		goto fail;
 	}
-	r = mkdir_p(d->volumes ? rootfs : dir, 0700);
+	if (streq(s->kind, "vm") && !d->volumes) {
+		r = carve_err(err, -EOPNOTSUPP, "kind 'vm' needs a volume pool");
+		goto fail;
+	}
+	/* a VM's root volume is its raw disk: never mounted on the host */
+	r = mkdir_p(d->volumes && !streq(s->kind, "vm") ? rootfs : dir, 0700);
 	if (r < 0) {
 		carve_err(err, r, "create '%s'", dir);
 		goto fail;
 	}
-	if (d->volumes) {
+	if (d->volumes && !streq(s->kind, "vm")) {
 		/* a volume left attached by a crash is released first */
 		(void)release_volume(d, s->id, NULL);
 		r = storage_volume_attach(spool(d, s), s->id, rootfs, 0, NULL, 0, err);
@@ -321,7 +327,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 			goto fail;
 		attached = true;
 	}
-	if (d->volumes) {
+	if (d->volumes && !streq(s->kind, "vm")) {
 		r = attach_data_volumes(d, s->id, &data, err);
 		if (r < 0)
 			goto fail;
@@ -344,6 +350,18 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.idmap_rootfs = d->volumes;
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
+	if (streq(s->kind, "vm")) {
+		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
+		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
+		cfg.kind = "vm";
+		cfg.kernel = tpl->rootfs_path;
+		cfg.initrd = tpl->init;
+		cfg.append = append;
+		cfg.disk = rootfs;
+		cfg.rootfs = NULL;
+		cfg.init = NULL;
+		cfg.idmap_rootfs = false;
+	}
 	task_progress(ctx, 2, 3, "steps");
 	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
 	if (r < 0)

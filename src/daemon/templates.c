@@ -4,11 +4,19 @@
  * (Debian's busybox-static), with busybox init as the server's init. Built once under
  * <state-dir>/templates/busybox/rootfs (owned by uid 0, unshifted; servers get shifted copies)
  * and recorded in the database.
+ *
+ * The built-in busybox-vm template (kind "vm"): Debian's cloud kernel and a busybox initramfs
+ * from the VM asset cache that scripts/vm-assets.sh builds ($CARVE_VM_ASSETS, default
+ * /var/tmp/carve-vm-assets; never downloaded here), copied once under
+ * <state-dir>/templates/busybox-vm/, and an empty raw disk volume. For kind "vm" the template
+ * row's rootfs_path is the kernel and init is the initrd (both absolute host paths). Skipped,
+ * with an info line, when the assets, QEMU or a volume pool are missing.
  */
 #define LOG_DOMAIN "templates"
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -172,7 +180,124 @@ static int ensure_rootfs(const char *root, struct carve_error *err)
 	return 0;
 }
 
-int templates_bootstrap(struct daemon *d, struct carve_error *err)
+#define VM_TEMPLATE "busybox-vm"
+#define VM_TEMPLATE_VOLUME "template-busybox-vm"
+#define VM_TEMPLATE_DISK (64ULL << 20)
+#define VM_ASSETS_DEFAULT "/var/tmp/carve-vm-assets"
+#define VM_QEMU "qemu-system-x86_64"
+
+static bool qemu_in_path(void)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		if (n > 0 &&
+		    (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, VM_QEMU) <
+			    sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* Copy src to dst (0644) through dst.partial unless dst exists. */
+static int copy_asset(const char *src, const char *dst)
+{
+	char partial[PATH_MAX + 16];
+	cleanup_close int in = -EBADF, out = -EBADF;
+	struct stat st;
+	int r = 0;
+
+	if (access(dst, F_OK) == 0)
+		return 0;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0)
+		return -errno;
+	snprintf(partial, sizeof(partial), "%s.partial", dst);
+	out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		return -errno;
+	for (off_t left = st.st_size; left > 0 && r == 0;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		left -= n;
+	}
+	if (r == 0 && (fchmod(out, 0644) < 0 || fsync(out) < 0 || rename(partial, dst) < 0))
+		r = -errno;
+	if (r < 0)
+		(void)unlink(partial);
+	return r;
+}
+
+static int bootstrap_vm(struct daemon *d, struct carve_error *err)
+{
+	cleanup(db_template_freep) struct db_template *have = NULL;
+	const char *assets = getenv("CARVE_VM_ASSETS");
+	char dir[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX], src[PATH_MAX];
+	struct db_template t = {0};
+	int r;
+
+	if (db_template_get_by_name(d->db, VM_TEMPLATE, &have, NULL) >= 0)
+		return 0;
+	if (!d->volumes) {
+		log_info("template '%s' not created: VMs need a volume pool", VM_TEMPLATE);
+		return 0;
+	}
+	if (!qemu_in_path()) {
+		log_info("template '%s' not created: %s is not installed", VM_TEMPLATE, VM_QEMU);
+		return 0;
+	}
+	if (!assets || !*assets)
+		assets = VM_ASSETS_DEFAULT;
+	snprintf(dir, sizeof(dir), "%s/templates/%s", d->state_dir, VM_TEMPLATE);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+	snprintf(initrd, sizeof(initrd), "%s/initramfs.gz", dir);
+	if (access(kernel, R_OK) < 0 || access(initrd, R_OK) < 0) {
+		snprintf(src, sizeof(src), "%s/vmlinuz", assets);
+		if (access(src, R_OK) < 0) {
+			log_info("template '%s' not created: no VM assets in '%s' "
+				 "(scripts/vm-assets.sh builds them)",
+				 VM_TEMPLATE, assets);
+			return 0;
+		}
+		r = mkdir_p(dir, 0755);
+		if (r < 0)
+			return carve_err(err, r, "template '%s': create '%s'", VM_TEMPLATE, dir);
+		r = copy_asset(src, kernel);
+		if (r < 0)
+			return carve_err(err, r, "template '%s': copy '%s'", VM_TEMPLATE, src);
+		snprintf(src, sizeof(src), "%s/initramfs.gz", assets);
+		r = copy_asset(src, initrd);
+		if (r < 0)
+			return carve_err(err, r, "template '%s': copy '%s'", VM_TEMPLATE, src);
+	}
+	if (storage_volume_exists(d->pool, VM_TEMPLATE_VOLUME) <= 0) {
+		r = storage_volume_create(d->pool, VM_TEMPLATE_VOLUME, VM_TEMPLATE_DISK, err);
+		if (r < 0)
+			return carve_err_prefix(err, "template '%s'", VM_TEMPLATE);
+	}
+	strscpy(t.name, VM_TEMPLATE, sizeof(t.name));
+	strscpy(t.kind, "vm", sizeof(t.kind));
+	strscpy(t.os, "busybox", sizeof(t.os));
+	t.description = (char *)"Debian cloud kernel with a busybox initramfs (test VM)";
+	t.rootfs_path = kernel; /* kind vm: the kernel */
+	t.init = initrd; /* kind vm: the initrd */
+	t.stop_signal = 0; /* ACPI powerdown */
+	t.volume = (char *)VM_TEMPLATE_VOLUME;
+	t.disk_min = VM_TEMPLATE_DISK;
+	r = db_template_create(d->db, &t, err);
+	if (r < 0)
+		return carve_err_prefix(err, "template '%s'", VM_TEMPLATE);
+	log_info("created template '%s'", VM_TEMPLATE);
+	return 0;
+}
+
+static int bootstrap_busybox(struct daemon *d, struct carve_error *err)
 {
 	cleanup(db_template_freep) struct db_template *have = NULL;
 	char dir[PATH_MAX], root[PATH_MAX];
@@ -221,5 +346,19 @@ int templates_bootstrap(struct daemon *d, struct carve_error *err)
 	if (r < 0)
 		return carve_err_prefix(err, "template 'busybox'");
 	log_info("created template 'busybox'");
+	return 0;
+}
+
+int templates_bootstrap(struct daemon *d, struct carve_error *err)
+{
+	int r = bootstrap_busybox(d, err);
+
+	if (r < 0)
+		return r;
+	/* VMs are optional: a failure here leaves carved running with containers only */
+	if (bootstrap_vm(d, err) < 0) {
+		log_warning("%s", err->msg);
+		carve_err_clear(err);
+	}
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include "base/cleanup.h"
 #include "base/fd-util.h"
 #include "base/log.h"
+#include "base/string-util.h"
 #include "monitor/monitor.h"
 #include "monitor/protocol.h"
 
@@ -349,6 +350,16 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 							    "target", m->target)) < 0)
 				return carve_err(err, -ENOMEM, "out of memory");
 		}
+	}
+	if (o && cfg->kind && streq(cfg->kind, "vm")) {
+		if (!cfg->kernel || !cfg->disk)
+			return carve_err(err, -EINVAL, "vm: no kernel or disk");
+		if (json_object_update_new(o, json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "vm",
+							"kernel", cfg->kernel, "initrd",
+							cfg->initrd ? cfg->initrd : "", "append",
+							cfg->append ? cfg->append : "", "disk",
+							cfg->disk)) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
 	}
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!s)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +49,7 @@
 #include "ct/exec.h"
 #include "monitor/monitor.h"
 #include "monitor/protocol.h"
+#include "vm/vm.h"
 
 #define MAX_CLIENTS 64
 #define DEFAULT_STOP_TIMEOUT 10
@@ -60,6 +63,13 @@
 #define CLIENT_OUT_MAX (256 * 1024) /* console bytes beyond this for a slow client are dropped */
 #define EXEC_DRAIN_MS 300 /* after exit, how long to wait for the output to end */
 #define TTY_DIM_MAX 10000
+/* VM servers: a tmpfs at VM_STAGE in the monitor's own mount namespace, owned by the VM's uid,
+ * where the kernel, the initrd and the disk are bind-mounted and QEMU makes its QMP socket: the
+ * state and run directories stay 0700 root, and each monitor sees only its own VM's files. */
+#define VM_STAGE "/run/carve-vm"
+#define VM_UID_OFFSET 65534 /* QEMU runs as the tenant's "nobody": uid_base + 65534 */
+#define VM_QMP_TIMEOUT_MS 10000
+#define VM_LOG_FILE "qemu.log"
 
 enum client_mode {
 	MODE_LINE, /* JSON lines */
@@ -100,6 +110,7 @@ struct monitor {
 	const char *server_name;
 	const char *tenant_name;
 	int stop_signal;
+	bool vm; /* "kind": "vm": init is QEMU */
 	struct cgroup_manager *cgroups;
 
 	pid_t init_pid;
@@ -156,6 +167,7 @@ static int load_config(struct monitor *m, struct carve_error *err)
 	m->server_name = cfg_string(m->config, "server_name");
 	m->tenant_name = cfg_string(m->config, "tenant_name");
 	m->stop_signal = (int)json_integer_value(json_object_get(m->config, "stop_signal"));
+	m->vm = streq(cfg_string(m->config, "kind"), "vm");
 	if (m->stop_signal <= 0 || m->stop_signal >= NSIG)
 		m->stop_signal = SIGTERM;
 	if (!name_is_valid(m->server_name))
@@ -197,6 +209,14 @@ static int setup_cgroups(struct monitor *m, struct carve_error *err)
 	};
 	int r;
 
+	if (m->vm) {
+		struct vm_config vc = {
+			.vcpus = limits.vcpus ? limits.vcpus : 1,
+			.memory = limits.memory_max,
+			.accel = VM_ACCEL_AUTO,
+		};
+		limits.memory_max = vm_memory_limit(&vc);
+	}
 	if (!*root) {
 		log_debug("server '%s': no cgroup root configured: running without cgroups",
 			  m->server_name);
@@ -369,6 +389,242 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 		return r;
 	ct.stdio_fd = m->console_slave;
 	return ct_spawn(&ct, &m->init_pid, err);
+}
+
+/* An empty file or directory at VM_STAGE/name with src bind-mounted on it. */
+static int stage_bind(const char *src, const char *name, bool read_only, char *ret, size_t n,
+		      struct carve_error *err)
+{
+	cleanup_close int fd = -EBADF;
+
+	if ((size_t)snprintf(ret, n, "%s/%s", VM_STAGE, name) >= n)
+		return carve_err(err, -ENAMETOOLONG, "vm: stage path");
+	fd = open(ret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return carve_err(err, -errno, "vm: create '%s'", ret);
+	if (mount(src, ret, NULL, MS_BIND, NULL) < 0)
+		return carve_err(err, -errno, "vm: bind '%s'", src);
+	if (read_only && mount(NULL, ret, NULL,
+			       MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return carve_err(err, -errno, "vm: read-only '%s'", ret);
+	return 0;
+}
+
+/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo: decode in place */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; w++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 4;
+		} else
+			*w = *r++;
+	}
+	*w = '\0';
+}
+
+/*
+ * The new mount namespace starts as a copy of the host's: detach (in it only) whatever is mounted
+ * under the servers' run directory, the other servers' roots and data volumes, so that this
+ * namespace never keeps their file systems (and loop devices) busy after the host unmounts them.
+ * Mounts made later on the host do not reach it (slave or private propagation).
+ */
+static void detach_server_mounts(struct monitor *m)
+{
+	char servers[PATH_MAX], line[4 * PATH_MAX];
+	char *slash;
+	size_t n;
+	FILE *f;
+
+	if (!realpath(m->dir, servers))
+		return;
+	slash = strrchr(servers, '/');
+	if (!slash || slash == servers)
+		return;
+	slash[1] = '\0'; /* "<run>/servers/" */
+	n = strlen(servers);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *mnt = NULL, *w = strtok_r(line, " ", &save);
+
+		for (int i = 1; w && i < 5; i++) /* the 5th field is the mount point */
+			mnt = w = strtok_r(NULL, " ", &save);
+		if (!mnt)
+			continue;
+		unescape_octal(mnt);
+		if (strncmp(mnt, servers, n) == 0 && umount2(mnt, MNT_DETACH) == 0)
+			log_debug("server '%s': detached '%s' from the monitor's namespace",
+				  m->server_name, mnt);
+	}
+	fclose(f);
+}
+
+/* A private mount namespace with a tmpfs at VM_STAGE for QEMU's files (see VM_STAGE). */
+static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
+			  size_t n, struct carve_error *err)
+{
+	const char *initrd_src = cfg_string(m->config, "initrd");
+	const char *disk_src = cfg_string(m->config, "disk");
+	char opts[64];
+	cleanup_close int fd = -EBADF;
+	int r;
+
+	if (unshare(CLONE_NEWNS) < 0)
+		return carve_err(err, -errno, "vm: unshare mount namespace");
+	/* slave: the host's unmounts still reach this namespace, nothing goes back */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return carve_err(err, -errno, "vm: make mounts slaves");
+	detach_server_mounts(m);
+	if (mkdir(VM_STAGE, 0755) < 0 && errno != EEXIST)
+		return carve_err(err, -errno, "vm: create '%s'", VM_STAGE);
+	snprintf(opts, sizeof(opts), "mode=0700,uid=%u,gid=%u,size=1m", (unsigned)uid,
+		 (unsigned)uid);
+	if (mount("tmpfs", VM_STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+		return carve_err(err, -errno, "vm: mount tmpfs on '%s'", VM_STAGE);
+	/* the disk belongs to the VM's uid */
+	fd = open(disk_src, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return carve_err_field(err, -errno, "disk", "vm: open disk '%s'", disk_src);
+	if (fchown(fd, uid, uid) < 0 || fchmod(fd, 0600) < 0)
+		return carve_err(err, -errno, "vm: chown disk '%s'", disk_src);
+	r = stage_bind(disk_src, "disk", false, disk, n, err);
+	if (r >= 0)
+		r = stage_bind(cfg_string(m->config, "kernel"), "kernel", true, kernel, n, err);
+	if (r >= 0 && *initrd_src)
+		r = stage_bind(initrd_src, "initrd", true, initrd, n, err);
+	else
+		initrd[0] = '\0';
+	return r;
+}
+
+/* cache=none needs O_DIRECT on the disk's file system; without it, writeback. */
+static bool supports_direct_io(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* The tail of qemu.log, for an error message. */
+static void qemu_log_tail(struct monitor *m, char *buf, size_t n)
+{
+	char path[PATH_MAX];
+	cleanup_close int fd = -EBADF;
+	struct stat st;
+	ssize_t k;
+
+	buf[0] = '\0';
+	if (dir_path(m, VM_LOG_FILE, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0)
+		return;
+	k = pread(fd, buf, n - 1, st.st_size > (off_t)n - 1 ? st.st_size - (off_t)n + 1 : 0);
+	buf[k > 0 ? k : 0] = '\0';
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+static int spawn_vm(struct monitor *m, struct carve_error *err)
+{
+	uid_t uid =
+		(uid_t)json_integer_value(json_object_get(m->config, "uid_base")) + VM_UID_OFFSET;
+	char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], path[PATH_MAX], tail[512];
+	cleanup_strv char **argv = NULL;
+	cleanup_close int log_fd = -EBADF;
+	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	struct vm_run_status st;
+	struct vm_disk vd = {.format = VM_DISK_FORMAT_RAW};
+	struct vm_config vc = {
+		.name = m->server_name,
+		.accel = VM_ACCEL_AUTO,
+		.machine = VM_MACHINE_Q35,
+		.vcpus = (uint32_t)json_integer_value(json_object_get(m->config, "vcpus")),
+		.memory = (uint64_t)json_integer_value(json_object_get(m->config, "memory")),
+		.kernel = kernel,
+		.append = cfg_string(m->config, "append"),
+		.disks = &vd,
+		.n_disks = 1,
+		.aio = VM_AIO_AUTO,
+		.qmp_socket = VM_STAGE "/qmp.sock",
+	};
+	struct vm_spawn_opts opts = {
+		.drop_privileges = true,
+		.uid = uid,
+		.gid = uid,
+		.kill_with_parent = true,
+	};
+	int r;
+
+	if (vc.vcpus == 0)
+		vc.vcpus = 1;
+	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), err);
+	if (r < 0)
+		return r;
+	vc.initrd = initrd[0] ? initrd : NULL;
+	vd.path = disk;
+	vd.writeback = !supports_direct_io(disk);
+	r = vm_cmdline_build(&vc, &argv, err);
+	if (r < 0)
+		return r;
+	r = setup_console(m, err);
+	if (r < 0)
+		return r;
+	if (dir_path(m, VM_LOG_FILE, path, sizeof(path)) < 0)
+		return carve_err(err, -ENAMETOOLONG, "run dir '%s': too long", m->dir);
+	log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (log_fd < 0)
+		return carve_err(err, -errno, "open '%s'", path);
+	opts.stdin_fd = opts.stdout_fd = m->console_slave;
+	opts.stderr_fd = log_fd;
+	r = vm_spawn(argv, &opts, &m->init_pid, err);
+	if (r < 0)
+		return r;
+	if (m->cgroups) {
+		r = cgroup_server_attach(m->cgroups, m->tenant_name, m->server_name, m->init_pid,
+					 err);
+		if (r < 0)
+			goto kill;
+	}
+	r = vm_qmp_connect(VM_STAGE "/qmp.sock", VM_QMP_TIMEOUT_MS, &q, err);
+	if (r >= 0)
+		r = vm_status(q, &st, err);
+	if (r < 0)
+		goto kill;
+	log_info("server '%s': qemu %d runs as uid %u (%s, %s)", m->server_name, (int)m->init_pid,
+		 (unsigned)uid, st.status, vd.writeback ? "cache=writeback" : "cache=none");
+	return 0;
+kill:
+	(void)kill(m->init_pid, SIGKILL);
+	(void)waitpid(m->init_pid, NULL, 0);
+	m->init_pid = 0;
+	qemu_log_tail(m, tail, sizeof(tail));
+	if (tail[0])
+		carve_err_prefix(err, "qemu: %s", tail);
+	return err->code;
+}
+
+/* A VM's stop: press the ACPI power button over QMP (SIGTERM when QMP does not answer). */
+static void vm_stop_request(struct monitor *m)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	int r;
+
+	r = vm_qmp_connect(VM_STAGE "/qmp.sock", 2000, &q, &err);
+	if (r >= 0)
+		r = vm_qmp_execute(q, "system_powerdown", NULL, NULL, 2000, &err);
+	if (r < 0) {
+		log_warning("server '%s': powerdown: %s: SIGTERM to qemu", m->server_name, err.msg);
+		(void)kill(m->init_pid, SIGTERM);
+	}
 }
 
 static void write_line(int fd, json_t *o)
@@ -887,10 +1143,17 @@ static void arm_timer(struct monitor *m, int seconds)
 
 static void do_stop(struct monitor *m, int timeout)
 {
-	log_info("server '%s': stop: signal %d to init %d, SIGKILL after %ds", m->server_name,
-		 m->stop_signal, (int)m->init_pid, timeout);
 	m->stopping = true;
-	(void)kill(m->init_pid, m->stop_signal);
+	if (m->vm) {
+		log_info("server '%s': stop: ACPI powerdown, SIGKILL to qemu %d after %ds",
+			 m->server_name, (int)m->init_pid, timeout);
+		if (timeout > 0)
+			vm_stop_request(m);
+	} else {
+		log_info("server '%s': stop: signal %d to init %d, SIGKILL after %ds",
+			 m->server_name, m->stop_signal, (int)m->init_pid, timeout);
+		(void)kill(m->init_pid, m->stop_signal);
+	}
 	if (timeout == 0)
 		(void)kill(m->init_pid, SIGKILL);
 	else
@@ -943,6 +1206,10 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(errno)));
 		else
 			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if (streq(cmd, "exec") && m->vm) {
+		send_json(c, json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+				       "exec is not available for VMs", "errno", EOPNOTSUPP));
+		c->close_after_flush = true;
 	} else if (streq(cmd, "exec")) {
 		exec_start(m, c, req);
 	} else {
@@ -1316,7 +1583,7 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = setup_socket(&m, &err);
 	if (r >= 0)
-		r = spawn_init(&m, &err);
+		r = m.vm ? spawn_vm(&m, &err) : spawn_init(&m, &err);
 	if (r < 0)
 		goto fail;
 

@@ -12,6 +12,7 @@
  *   <dir>/monitor.pid   the monitor's pid
  *   <dir>/console.log   init's stdout and stderr
  *   <dir>/exit.json     {"status": N, "signal": S, "at": T} written when init has exited
+ *   <dir>/qemu.log      QEMU's stderr (kind "vm": QEMU is the server's "init")
  *
  * Protocol on monitor.sock: the client sends one JSON object per line, the monitor answers one
  * JSON object per line:
@@ -56,6 +57,20 @@ struct monitor_config {
 	bool idmap_rootfs; /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
 	const struct monitor_mount *mounts; /* extra mounts, at most CT_MOUNTS_MAX */
 	size_t n_mounts;
+	/*
+	 * kind "vm" (NULL or "container": a container): the monitor runs QEMU instead of init,
+	 * with direct kernel boot of kernel + initrd + append and disk (a raw file, never
+	 * mounted) as the root disk; rootfs, init, idmap_rootfs and mounts are unused. QEMU's
+	 * serial port is the console, QEMU runs as uid/gid uid_base + 65534 (the tenant's
+	 * "nobody"), the disk file is chowned to it, and the server cgroup's memory limit is
+	 * vm_memory_limit(). Stop is an ACPI power-button press (QMP system_powerdown), then
+	 * SIGKILL after the timeout. exec is refused.
+	 */
+	const char *kind;
+	const char *kernel;
+	const char *initrd;
+	const char *append;
+	const char *disk;
 };
 
 /*

@@ -830,7 +830,7 @@ static void test_server_validation(void **state)
 			 422);
 	assert_string_equal(err_field(), "kind");
 	assert_string_equal(err_message(),
-			    "server 'web1': kind 'vm' is not available on this host yet");
+			    "server 'web1': kind 'vm' needs a volume pool (reflink driver)");
 	assert_int_equal(CREATE("{\"name\":\"web1\",\"template\":\"busybox\",\"tenant\":\"acme\","
 				"\"kind\":\"lxc\"}"),
 			 422);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# A server of kind "vm": QEMU (TCG here) boots the busybox-vm template's kernel and initramfs
+# under the per-server monitor, as an unprivileged uid, with the server's raw volume as its disk.
+# Its serial console is the server console; stop is an ACPI powerdown; it survives kill -9 of
+# carved like a container. Skips without QEMU or without the VM assets (scripts/vm-assets.sh
+# builds them from Debian's mirror in a few seconds; this test tries it once).
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	echo "SKIP: qemu-system-x86_64 is not installed"
+	exit 77
+fi
+export CARVE_VM_ASSETS=${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}
+if [ ! -f "$CARVE_VM_ASSETS/vmlinuz" ] || [ ! -f "$CARVE_VM_ASSETS/initramfs.gz" ]; then
+	timeout 120 bash "$(dirname "$0")/../../scripts/vm-assets.sh" "$CARVE_VM_ASSETS" >/dev/null 2>&1
+fi
+if [ ! -f "$CARVE_VM_ASSETS/vmlinuz" ] || [ ! -f "$CARVE_VM_ASSETS/initramfs.gz" ]; then
+	echo "SKIP: no VM assets in $CARVE_VM_ASSETS (scripts/vm-assets.sh)"
+	exit 77
+fi
+. "$(dirname "$0")/lib.sh"
+
+# wait_console ID MARKER SECONDS: until console.log holds MARKER
+wait_console() {
+	local f="$T/run/servers/$1/console.log"
+	for _ in $(seq 1 $(($3 * 10))); do
+		grep -q "$2" "$f" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_carved || exit 1
+api GET /templates/busybox-vm
+expect_eq "carved made the busybox-vm template" "$STATUS" 200
+expect_eq "the template is for VMs" "$(jf .kind)" vm
+mk_tenant acme
+api GET /tenants/acme
+base=$(jf .uid_base)
+
+api POST /servers '{"name":"vm1","template":"busybox","tenant":"acme","kind":"vm"}'
+expect_eq "a container template does not make a VM" "$STATUS" 422
+api POST /servers '{"name":"vm1","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"256M"}'
+expect_eq "create vm1" "$STATUS" 202
+expect_eq "create task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+id=$(server_field vm1 .id)
+expect_eq "vm1 is a vm" "$(server_field vm1 .kind)" vm
+disk="$T/state/pools/default/volumes/$id.raw"
+check "vm1 has its own raw volume" test -f "$disk"
+
+mk_server web1 acme
+server_do web1 start
+server_do vm1 start
+expect_eq "vm1 running" "$(server_field vm1 .state)" running
+qpid=$(server_field vm1 .init_pid)
+check "the server's init is QEMU" grep -q qemu-system /proc/"$qpid"/cmdline
+expect_eq "QEMU runs as the tenant's nobody" "$(awk '/^Uid:/ {print $2}' /proc/"$qpid"/status)" \
+	$((base + 65534))
+mon=$(awk '/^PPid:/ {print $2}' /proc/"$qpid"/status)
+check "QEMU's parent is the monitor" grep -q carve-monitor /proc/"$mon"/cmdline
+check "QEMU is in the server's memory cgroup" \
+	grep -q "$PREFIX/acme/vm1" /proc/"$qpid"/cgroup
+check "the disk is never mounted on the host" bash -c "! grep -q '$id' /proc/self/mountinfo"
+limit=$(cat "/sys/fs/cgroup/memory/$PREFIX/acme/vm1/memory.limit_in_bytes")
+check "the cgroup's memory limit is the guest's RAM plus QEMU's overhead" \
+	test "$limit" -gt $((256 << 20)) -a "$limit" -lt $((1024 << 20))
+# a container that stops while the VM runs leaves nothing behind in the monitor's namespace
+wid=$(server_field web1 .id)
+server_do web1 stop
+api DELETE /servers/web1
+expect_eq "delete web1 while vm1 runs" "$(wait_task "$(jf .task.id)")" succeeded
+check "web1's volume is gone" test ! -e "$T/state/pools/default/volumes/$wid.raw"
+check "no loop device is left for web1" bash -c "! losetup -a | grep -q '$wid'"
+check "the VM monitor's namespace holds no mount of web1" \
+	bash -c "! grep -q '$wid' /proc/$qpid/mountinfo"
+check "the guest reaches userspace (CARVE-VM-READY on the console)" \
+	wait_console "$id" CARVE-VM-READY 90
+check "the guest wrote its token to its disk" wait_console "$id" "CARVE-VM-DISK-WRITTEN $id" 5
+out=$(timeout 10 "$CARVE" exec vm1 -- true 2>&1)
+rc=$?
+check "carve exec fails for a VM" test "$rc" != 0
+expect_match "with a clear message" "$out" "not available for VMs"
+
+# kill -9 carved: the VM keeps running; a new carved finds it running and can stop it.
+kill -9 "$CARVED_PID"
+wait "$CARVED_PID" 2>/dev/null
+CARVED_PID=""
+sleep 0.3
+check "QEMU survives kill -9 of carved" kill -0 "$qpid"
+start_carved || exit 1
+expect_eq "restarted carved reports vm1 running" "$(server_field vm1 .state)" running
+expect_eq "restarted carved knows QEMU's pid" "$(server_field vm1 .init_pid)" "$qpid"
+
+# an attached console sees the guest power off
+timeout 20 "$CARVE" console vm1 < <(sleep 15) >"$T/console.out" 2>&1 &
+cpid=$!
+sleep 1
+t0=$(date +%s)
+server_do vm1 stop
+t1=$(date +%s)
+expect_eq "vm1 stopped" "$(server_field vm1 .state)" stopped
+check "the guest powered off on the ACPI button" wait_console "$id" CARVE-VM-POWEROFF 1
+check "QEMU is gone" bash -c "! kill -0 $qpid 2>/dev/null"
+wait "$cpid" 2>/dev/null
+check "carve console showed the guest's serial console" grep -q CARVE-VM-POWEROFF "$T/console.out"
+check "the stop took less than the stop timeout plus slack" test $((t1 - t0)) -lt 12
+expect_eq "the token is on the disk" "$(head -c 64 "$disk" | tr -d '\0' | head -n1)" \
+	"CARVE-DISK-OK $id"
+check "the server cgroup is gone" test ! -d "/sys/fs/cgroup/memory/$PREFIX/acme/vm1"
+
+# a second boot of the same disk works
+server_do vm1 start
+id2_pid=$(server_field vm1 .init_pid)
+check "vm1 runs again" kill -0 "$id2_pid"
+server_do vm1 stop
+expect_eq "vm1 stopped again" "$(server_field vm1 .state)" stopped
+
+api DELETE /servers/vm1
+expect_eq "delete vm1" "$(wait_task "$(jf .task.id)")" succeeded
+check "its volume is gone" test ! -e "$disk"
+finish
