@@ -52,7 +52,7 @@ enum auth_right {
 	AUTH_RIGHT_TOKENS_WRITE, /* own tokens */
 	AUTH_RIGHT_TENANTS_READ,
 	AUTH_RIGHT_TENANTS_WRITE, /* provider admin only */
-	AUTH_RIGHT_POOLS_READ,  /* provider admin only: storage pools and their capacity */
+	AUTH_RIGHT_POOLS_READ, /* provider admin only: storage pools and their capacity */
 	AUTH_RIGHT_POOLS_WRITE, /* provider admin only */
 	_AUTH_RIGHT_MAX,
 	_AUTH_RIGHT_INVALID = -EINVAL,

@@ -77,7 +77,8 @@ void housekeeping_kick(struct housekeeping *h);
 struct housekeeping *housekeeping_free(struct housekeeping *h);
 
 /* The tenant's aggregate caps on its cgroup (created if needed); no-op without cgroups. */
-int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t, struct carve_error *err);
+int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t,
+			       struct carve_error *err);
 
 /* api.c */
 int api_register(struct daemon *d);

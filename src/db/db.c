@@ -377,7 +377,7 @@ static const char *const server_state_table[_DB_SERVER_STATE_MAX] = {
 	[DB_SERVER_CREATING] = "creating", [DB_SERVER_STOPPED] = "stopped",
 	[DB_SERVER_STARTING] = "starting", [DB_SERVER_RUNNING] = "running",
 	[DB_SERVER_STOPPING] = "stopping", [DB_SERVER_DELETING] = "deleting",
-	[DB_SERVER_ERROR] = "error", [DB_SERVER_PAUSED] = "paused",
+	[DB_SERVER_ERROR] = "error",	   [DB_SERVER_PAUSED] = "paused",
 };
 
 static const char *const task_state_table[_DB_TASK_STATE_MAX] = {

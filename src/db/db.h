@@ -281,9 +281,9 @@ void db_snapshot_list_free(struct db_snapshot **l, size_t n);
 struct db_pool {
 	char name[64];
 	char driver[16]; /* "reflink" */
-	char *path;      /* mount point / directory of the pool */
-	char *image;     /* the embedded kind's image file, or NULL for a given directory */
-	uint64_t size;   /* image size (embedded kind) */
+	char *path; /* mount point / directory of the pool */
+	char *image; /* the embedded kind's image file, or NULL for a given directory */
+	uint64_t size; /* image size (embedded kind) */
 	double overcommit;
 	double fill_threshold; /* 0..1: an event when allocation crosses it */
 	int64_t created_at;
@@ -310,7 +310,7 @@ struct db_volume {
 	char pool[64];
 	uint64_t size;
 	char server_id[33]; /* "" when detached */
-	char *path;         /* mount path inside the server, NULL when detached */
+	char *path; /* mount path inside the server, NULL when detached */
 	int64_t created_at;
 };
 
@@ -336,7 +336,7 @@ void db_volume_list_free(struct db_volume **l, size_t n);
 struct db_event {
 	int64_t seq;
 	int64_t at;
-	char kind[32];    /* "pool.fill", ... */
+	char kind[32]; /* "pool.fill", ... */
 	char object[128]; /* "pool/default" */
 	char *message;
 };

@@ -604,13 +604,15 @@ static void test_users(void **state)
 	assert_int_equal(
 		call(op, "PATCH", "/api/v1/users/op", "{\"password\":\"another good one\"}"), 400);
 	assert_contains(err_message(), "current_password");
-	assert_int_equal(call(op, "PATCH", "/api/v1/users/op",
-			      "{\"password\":\"another good one\",\"current_password\":\"wrong one!\"}"),
-			 403);
-	assert_int_equal(call(op, "PATCH", "/api/v1/users/op",
-			      bodyf("{\"password\":\"another good one\",\"current_password\":\"%s\"}",
-				    PASSWORD)),
-			 200);
+	assert_int_equal(
+		call(op, "PATCH", "/api/v1/users/op",
+		     "{\"password\":\"another good one\",\"current_password\":\"wrong one!\"}"),
+		403);
+	assert_int_equal(
+		call(op, "PATCH", "/api/v1/users/op",
+		     bodyf("{\"password\":\"another good one\",\"current_password\":\"%s\"}",
+			   PASSWORD)),
+		200);
 	assert_int_equal(call(ANON, "POST", "/api/v1/login",
 			      "{\"user\":\"op\",\"password\":\"another good one\"}"),
 			 200);
