@@ -331,6 +331,11 @@ int ws_conn_fd(const struct ws_conn *c)
 	return c->fd;
 }
 
+bool ws_conn_buffered(const struct ws_conn *c)
+{
+	return c->rlen > c->rpos;
+}
+
 bool ws_conn_close_sent(const struct ws_conn *c)
 {
 	return c->close_sent;

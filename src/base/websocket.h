@@ -135,6 +135,9 @@ int ws_conn_send_frame(struct ws_conn *c, bool fin, enum ws_opcode op, const voi
 /* Send a close frame (at most once; later calls do nothing) with code and a reason (may be
  * NULL, truncated to fit 125 bytes at a UTF-8 boundary). */
 int ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason);
+/* Whether received bytes wait in the buffer (poll(2) does not see them): call ws_conn_next()
+ * before polling again. */
+bool ws_conn_buffered(const struct ws_conn *c);
 bool ws_conn_close_sent(const struct ws_conn *c);
 
 #endif

@@ -202,20 +202,26 @@ static void console_session(struct ws_conn *ws, void *userdata)
 	struct session *se = userdata;
 	uint8_t buf[COPY_CHUNK];
 	const char *why = "console closed";
+	bool first = true;
 
 	for (;;) {
 		struct pollfd pfd[2] = {{ws_conn_fd(ws), POLLIN, 0}, {se->fd, POLLIN, 0}};
 		struct ws_message m;
+		bool buffered = first && ws_conn_buffered(ws);
 		ssize_t n;
 		int r;
 
-		if (poll(pfd, 2, -1) < 0) {
+		/* bytes that came right behind the handshake are already in our buffer, where
+		 * poll() does not see them: handle them first. Later, every read is followed by
+		 * handling all complete messages, so only a partial one can wait in the buffer. */
+		first = false;
+		if (poll(pfd, 2, buffered ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (pfd[0].revents) {
-			n = ws_conn_read(ws);
+		if (pfd[0].revents || buffered) {
+			n = pfd[0].revents ? ws_conn_read(ws) : 1;
 			if (n <= 0)
 				return;
 			while ((r = ws_conn_next(ws, &m)) > 0) {
@@ -538,6 +544,18 @@ static void exec_session(struct ws_conn *ws, void *userdata)
 		struct pollfd pfd[2] = {{ws_conn_fd(ws), POLLIN, 0}, {fd, POLLIN, 0}};
 		bool client_done = false;
 
+		/* Messages already buffered come first: one read() may have brought several (the
+		 * request and the client's stdin and EOF right behind it), and poll() does not
+		 * report what is in our buffer. */
+		while ((r = ws_conn_next(ws, &m)) > 0) {
+			r = exec_client_message(se, ws, fd, &m);
+			if (r != 0) {
+				client_done = true;
+				break;
+			}
+		}
+		if (r < 0 || client_done)
+			goto out;
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -559,15 +577,7 @@ static void exec_session(struct ws_conn *ws, void *userdata)
 
 			if (n <= 0)
 				goto out; /* the client went away: closing fd ends the process */
-			while ((r = ws_conn_next(ws, &m)) > 0) {
-				r = exec_client_message(se, ws, fd, &m);
-				if (r != 0) {
-					client_done = true;
-					break;
-				}
-			}
-			if (r < 0 || client_done)
-				goto out;
+			/* what it brought is handled at the top of the loop */
 		}
 	}
 out:
