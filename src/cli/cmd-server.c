@@ -282,6 +282,42 @@ static int run_delete(struct cli *cli, const struct cli_args *a)
 	return operate(cli, a, "DELETE", NULL, "deleted");
 }
 
+/* pause, resume: answered at once with the server (the cgroup freezer needs no task). */
+static int freeze(struct cli *cli, const struct cli_args *a, const char *action, const char *what)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *name = a->pos[0], *tenant = cli_args_get(a, "tenant");
+	cleanup_free char *path = NULL;
+	json_t *answer = NULL;
+	int ex;
+
+	ex = check_target(cli, a);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	path = server_path(name, action, tenant);
+	if (!path)
+		return CLI_EXIT_FAILURE;
+	if (cli_request(cli, "POST", path, NULL, &answer, &err) < 0)
+		return cli_fail_object(cli, &err, "server", name);
+	if (cli->json)
+		cli_print_json(cli, answer);
+	else if (!cli->quiet)
+		fprintf(cli->out, "server '%s' %s (state: %s)\n", name, what,
+			json_string_value(json_object_get(answer, "state")) ?: "?");
+	json_decref(answer);
+	return CLI_EXIT_OK;
+}
+
+static int run_pause(struct cli *cli, const struct cli_args *a)
+{
+	return freeze(cli, a, "pause", "paused");
+}
+
+static int run_resume(struct cli *cli, const struct cli_args *a)
+{
+	return freeze(cli, a, "resume", "resumed");
+}
+
 #define TENANT_OPTION                                                                    \
 	{                                                                                \
 		"tenant", 't', "TENANT", "the server's tenant (admin, when names clash)" \
@@ -353,6 +389,10 @@ const struct cli_group cli_group_server = {
 		 operate_options, 1, 1, run_stop},
 		{"restart", "NAME [--no-wait]", "restart a server",
 		 "Example:\n  carve server restart web1", operate_options, 1, 1, run_restart},
+		{"pause", "NAME", "freeze every process of a running server",
+		 "Example:\n  carve server pause web1", show_options, 1, 1, run_pause},
+		{"resume", "NAME", "thaw a paused server", "Example:\n  carve server resume web1",
+		 show_options, 1, 1, run_resume},
 		{"delete", "NAME [--no-wait]", "delete a stopped server and its volumes",
 		 "Example:\n  carve server delete web1", operate_options, 1, 1, run_delete},
 		{NULL},

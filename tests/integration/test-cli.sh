@@ -43,6 +43,10 @@ expect_match "server list table" "$out" "web1.*running"
 "$CARVE" server start web1 >/dev/null 2>"$T/err"
 expect_eq "start while running exits 1" "$?" 1
 expect_match "conflict message names the state" "$(cat "$T/err")" "is running"
+out=$("$CARVE" server pause web1)
+expect_eq "server pause" "$out" "server 'web1' paused (state: paused)"
+expect_eq "paused in --json" "$("$CARVE" --json server show web1 | jq -r .state)" paused
+check "server resume" "$CARVE" server resume web1
 check "server stop" "$CARVE" server stop web1
 "$CARVE" server show nope >/dev/null 2>"$T/err"
 expect_eq "missing server exits 1" "$?" 1
