@@ -484,37 +484,6 @@ static int dir_volume_destroy(struct storage_pool *pool, const char *volume,
 	return 0;
 }
 
-static int usage_walk(int dfd, uint64_t *used)
-{
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		*used += (uint64_t)st.st_blocks * 512;
-		if (S_ISDIR(st.st_mode)) {
-			cleanup_close int sub =
-				openat(dirfd(d), de->d_name,
-				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub >= 0)
-				(void)usage_walk(sub, used);
-		}
-	}
-	return 0;
-}
-
 static int dir_volume_usage(struct storage_pool *pool, const char *volume,
 			    struct storage_usage *ret, struct carve_error *err)
 {
@@ -528,7 +497,7 @@ static int dir_volume_usage(struct storage_pool *pool, const char *volume,
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return carve_err(err, -errno, "volume '%s'", volume);
-	r = usage_walk(fd, &used);
+	r = storage_tree_allocated(fd, &used);
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': usage", volume);
 	ret->provisioned = 0;

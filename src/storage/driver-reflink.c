@@ -440,38 +440,6 @@ static int attached_to(const char *path, char *ret_devnode, size_t len)
 /* --- volumes -----------------------------------------------------------------------------------
  */
 
-static int tree_bytes(int dfd, uint64_t *total)
-{
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		*total += (uint64_t)st.st_blocks * 512;
-		if (S_ISDIR(st.st_mode)) {
-			cleanup_close int sub =
-				openat(dirfd(d), de->d_name,
-				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub >= 0)
-				(void)tree_bytes(sub, total);
-		}
-	}
-	return 0;
-}
-
 static int create_common(struct storage_pool *pool, const char *volume, uint64_t size,
 			 const char *src_dir, struct carve_error *err)
 {
@@ -513,7 +481,7 @@ static int create_common(struct storage_pool *pool, const char *volume, uint64_t
 		uint64_t need = 0;
 		cleanup_close int sfd = open(src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (sfd >= 0)
-			(void)tree_bytes(sfd, &need);
+			(void)storage_tree_allocated(sfd, &need);
 		carve_err_clear(err);
 		r = carve_err_field(err, -ENOSPC, "size",
 				    "volume '%s': size %s is too small for '%s' (%s of files)",

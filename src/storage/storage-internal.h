@@ -14,6 +14,10 @@ struct storage_pool {
 };
 
 extern const struct storage_driver_ops storage_driver_dir;
+
+/* Bytes allocated (st_blocks) by everything below the directory dfd, not following symlinks;
+ * entries that vanish or cannot be read are skipped: an estimate for usage and sizing. */
+int storage_tree_allocated(int dfd, uint64_t *total);
 extern const struct storage_driver_ops storage_driver_reflink;
 
 /* mkfs.c: run a tool found in the sbin/bin directories with stdin from /dev/null; its output

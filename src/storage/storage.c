@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/cleanup.h"
 #include "base/fd-util.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
@@ -208,4 +211,36 @@ int storage_pool_usage(struct storage_pool *p, struct storage_pool_usage *ret,
 		return carve_err(err, -EOPNOTSUPP, "pool '%s': driver '%s' does not report usage",
 				 p->name, p->ops->name);
 	return p->ops->pool_usage(p, ret, err);
+}
+
+int storage_tree_allocated(int dfd, uint64_t *total)
+{
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *de;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		safe_close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		*total += (uint64_t)st.st_blocks * 512;
+		if (S_ISDIR(st.st_mode)) {
+			cleanup_close int sub =
+				openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				(void)storage_tree_allocated(sub, total);
+		}
+	}
+	return 0;
 }
