@@ -20,7 +20,7 @@ set -euo pipefail
 
 dir=${1:-${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}}
 busybox=${BUSYBOX:-/bin/busybox}
-version=3 # bump when /init or the module list changes
+version=4 # bump when /init or the module list changes
 
 mods_blk="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio virtio_blk"
 mods_rest="failover net_failover virtio_net virtio_console button evdev"
@@ -106,11 +106,18 @@ if [ -b /dev/vda ]; then
 else
 	echo CARVE-VM-NO-DISK
 fi
+# the power button's input device may appear after the modules load (microvm's GED):
+# wait for it, or a power-off request arriving after READY would go unseen
 ev=
-for n in /sys/class/input/event*; do
-	[ -e "\$n/device/name" ] || continue
-	case "\$(cat "\$n/device/name")" in "Power Button") ev=/dev/input/\${n##*/} ;; esac
+i=0
+while [ -z "\$ev" ] && [ \$i -lt 100 ]; do
+	for n in /sys/class/input/event*; do
+		[ -e "\$n/device/name" ] || continue
+		case "\$(cat "\$n/device/name")" in "Power Button") ev=/dev/input/\${n##*/} ;; esac
+	done
+	[ -n "\$ev" ] || { sleep 0.1; i=\$((i + 1)); }
 done
+[ -e "\$ev" ] || mdev -s 2>/dev/null
 echo CARVE-VM-READY
 if [ -n "\$ev" ]; then
 	dd if="\$ev" bs=24 count=1 of=/dev/null 2>/dev/null
