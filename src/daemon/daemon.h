@@ -28,6 +28,7 @@ struct daemon {
 	char run_dir[PATH_MAX];
 	char listen[128]; /* "" : no TCP listener */
 	char monitor_binary[PATH_MAX];
+	int monitor_fd; /* a sealed copy of monitor_binary every monitor runs from; -EBADF: none */
 	char cgroup_root[PATH_MAX]; /* "" : no cgroups */
 	char cgroup_prefix[64];
 	uint32_t uid_base; /* first host uid handed to tenants */

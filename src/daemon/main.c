@@ -23,6 +23,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "carve-config.h"
+#include "ct/ct.h"
 #include "daemon/api.h"
 #include "daemon/servers.h"
 #include "daemon/tasks.h"
@@ -303,6 +304,7 @@ int main(int argc, char **argv)
 	static struct daemon d = {
 		.state_dir = "/var/lib/carve",
 		.run_dir = "/run/carve",
+		.monitor_fd = -EBADF,
 		.listen = "127.0.0.1:8006",
 		.cgroup_root = "/sys/fs/cgroup",
 		.cgroup_prefix = "carve",
@@ -350,6 +352,10 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"),
 		       1;
+	/* One sealed copy for every monitor this carved starts (CVE-2019-5736 without a copy of
+	 * the binary in memory per server). */
+	if (ct_cloned_binary_seal(d.monitor_binary, "carve-monitor", &d.monitor_fd, &err) < 0)
+		return log_error("carve-monitor: %s", err.msg), 1;
 
 	snprintf(path, sizeof(path), "%s/carve.db", d.state_dir);
 	if (db_open(path, &d.db, &err) < 0)
@@ -430,6 +436,7 @@ int main(int argc, char **argv)
 	d.cgroups = cgroup_manager_free(d.cgroups);
 	d.pool = storage_pool_free(d.pool);
 	d.db = db_close(d.db);
+	safe_close(d.monitor_fd);
 	safe_close(lock_fd);
 	return 0;
 }

@@ -363,7 +363,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		cfg.idmap_rootfs = false;
 	}
 	task_progress(ctx, 2, 3, "steps");
-	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
+	r = monitor_launch(d->monitor_binary, d->monitor_fd, dir, &cfg, 15000, &mpid, &ipid, err);
 	if (r < 0)
 		goto fail;
 	CARVE_FAILPOINT("server-start-launched");

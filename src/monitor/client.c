@@ -372,17 +372,19 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 	return 0;
 }
 
-/* In the forked grandchild: only async-signal-safe calls from here to execv(). */
-_noreturn_ static void exec_monitor(const char *binary, char *const argv[], int null_fd, int log_fd,
-				    int ready_fd)
+/* In the forked grandchild: only async-signal-safe calls from here to the exec. */
+_noreturn_ static void exec_monitor(const char *binary, int binary_fd, char *const argv[],
+				    int null_fd, int log_fd, int ready_fd)
 {
 	sigset_t none;
-	int fds[3] = {null_fd, log_fd, ready_fd};
+	int fds[4] = {null_fd, log_fd, ready_fd, binary_fd};
 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	/* lift the sources above 0..3 first, so no dup2 below overwrites another source */
-	for (int i = 0; i < 3; i++) {
+	/* lift the sources above 0..4 first, so no dup2 below overwrites another source */
+	for (int i = 0; i < 4; i++) {
+		if (fds[i] < 0)
+			continue;
 		fds[i] = fcntl(fds[i], F_DUPFD, 10);
 		if (fds[i] < 0)
 			_exit(127);
@@ -390,16 +392,22 @@ _noreturn_ static void exec_monitor(const char *binary, char *const argv[], int 
 	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0 ||
 	    dup2(fds[2], 3) < 0)
 		_exit(127);
-	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
-		for (int fd = 4; fd < 65536; fd++)
+	/* the binary stays open close-on-exec at 4: the kernel maps it before it closes fds */
+	if (fds[3] >= 0 && dup3(fds[3], 4, O_CLOEXEC) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, fds[3] >= 0 ? 5U : 4U, ~0U, 0U) < 0)
+		for (int fd = fds[3] >= 0 ? 5 : 4; fd < 65536; fd++)
 			(void)close(fd);
-	execv(binary, argv);
+	if (fds[3] >= 0)
+		(void)syscall(SYS_execveat, 4, "", argv, environ, AT_EMPTY_PATH);
+	else
+		execv(binary, argv);
 	_exit(127);
 }
 
-int monitor_launch(const char *monitor_binary, const char *dir, const struct monitor_config *cfg,
-		   int timeout_ms, pid_t *ret_monitor_pid, pid_t *ret_init_pid,
-		   struct carve_error *err)
+int monitor_launch(const char *monitor_binary, int monitor_fd, const char *dir,
+		   const struct monitor_config *cfg, int timeout_ms, pid_t *ret_monitor_pid,
+		   pid_t *ret_init_pid, struct carve_error *err)
 {
 	cleanup_close int null_fd = -EBADF, log_fd = -EBADF;
 	int pipe_fds[2] = {-EBADF, -EBADF};
@@ -447,7 +455,8 @@ int monitor_launch(const char *monitor_binary, const char *dir, const struct mon
 		if (pid < 0)
 			_exit(127);
 		if (pid == 0)
-			exec_monitor(monitor_binary, argv, null_fd, log_fd, pipe_fds[1]);
+			exec_monitor(monitor_binary, monitor_fd, argv, null_fd, log_fd,
+				     pipe_fds[1]);
 		_exit(0);
 	}
 	safe_close(pipe_fds[1]);

@@ -783,14 +783,15 @@ static void console_log_trim(struct monitor *m)
 	m->console_log_size = n;
 }
 
-/* Init wrote to its console: into console.log and to every attached client. */
-static void console_output(struct monitor *m)
+/* Init wrote to its console: into console.log and to every attached client. Returns whether
+ * something was read. */
+static bool console_output(struct monitor *m)
 {
 	char buf[16384];
 	ssize_t n = read(m->console_master, buf, sizeof(buf));
 
 	if (n <= 0)
-		return;
+		return false;
 	if (m->console_log >= 0) {
 		int r = loop_write(m->console_log, buf, (size_t)n);
 
@@ -803,6 +804,7 @@ static void console_output(struct monitor *m)
 	for (size_t i = 0; i < m->n_clients; i++)
 		if (m->clients[i]->mode == MODE_CONSOLE)
 			client_queue(m->clients[i], buf, (size_t)n, true);
+	return true;
 }
 
 /* What clients typed, into the console (non-blocking; the rest waits for POLLOUT). */
@@ -1341,6 +1343,11 @@ _noreturn_ static void finish(struct monitor *m, int wstatus)
 
 	log_info("server '%s': init %d exited (status %d, signal %d)", m->server_name,
 		 (int)m->init_pid, status, sig);
+	/* what init wrote last is still in the pty: into console.log before anyone is told (the
+	 * master is non-blocking; a read with nothing left flushes the tty's pending buffer) */
+	if (m->console_master >= 0)
+		for (int i = 0; i < 64 && console_output(m); i++)
+			;
 	write_exit_file(m, status, sig);
 	destroy_cgroups(m);
 	remove_run_files(m);

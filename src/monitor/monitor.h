@@ -74,13 +74,15 @@ struct monitor_config {
 };
 
 /*
- * Write <dir>/config.json, launch the monitor (double fork + setsid + exec of monitor_binary), and
- * wait (up to timeout_ms) until it reports that init runs. On success the monitor and init pids
- * are returned. On failure the monitor's own error message is in err (e.g. "pivot_root: ...").
+ * Write <dir>/config.json, launch the monitor (double fork + setsid + exec of monitor_binary, or
+ * of the executable open at monitor_fd when that is >= 0: a sealed copy shared by every monitor,
+ * see ct_cloned_binary_seal), and wait (up to timeout_ms) until it reports that init runs. On
+ * success the monitor and init pids are returned. On failure the monitor's own error message is
+ * in err (e.g. "pivot_root: ...").
  */
-int monitor_launch(const char *monitor_binary, const char *dir, const struct monitor_config *cfg,
-		   int timeout_ms, pid_t *ret_monitor_pid, pid_t *ret_init_pid,
-		   struct carve_error *err);
+int monitor_launch(const char *monitor_binary, int monitor_fd, const char *dir,
+		   const struct monitor_config *cfg, int timeout_ms, pid_t *ret_monitor_pid,
+		   pid_t *ret_init_pid, struct carve_error *err);
 
 struct monitor_status {
 	bool running; /* monitor answered and init is alive */

@@ -46,6 +46,11 @@ mppid=$(awk '/^PPid:/ {print $2}' /proc/$mon/status)
 check "monitor is not carved's child" test "$mppid" != "$CARVED_PID"
 check "monitor is in a session of its own, not carved's" \
 	test "$(awk '{print $6}' /proc/$mon/stat)" != "$(awk '{print $6}' /proc/$CARVED_PID/stat)"
+# CVE-2019-5736 without a copy per server: every monitor runs from the one sealed memfd carved made
+mon2=$(awk '/^PPid:/ {print $2}' /proc/$pid2/status)
+expect_match "the monitor runs from a memfd, not the binary on disk" "$(readlink /proc/$mon/exe)" '^/memfd:carve-monitor'
+expect_eq "both monitors share that one copy" "$(stat -L -c %d:%i /proc/$mon/exe)" "$(stat -L -c %d:%i /proc/$mon2/exe)"
+check "the copy cannot be opened for writing" bash -c "! exec 3>>/proc/$mon/exe"
 
 # kill -9 carved: servers keep running; a new carved reports them running.
 kill -9 "$CARVED_PID"; wait "$CARVED_PID" 2>/dev/null; CARVED_PID=""
