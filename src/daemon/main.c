@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,6 +300,30 @@ bad_num:
 	return -EINVAL;
 }
 
+/*
+ * Make dir a mount point of its own with shared propagation. Server volumes are mounted below
+ * <run-dir>/servers and pools below <state-dir>/pools; a process that copies the host's mounts
+ * into a new mount namespace (ip netns exec, unshare -m, a service with a private /tmp) would
+ * otherwise keep private copies of them, and a stopped server's loop device stays busy until
+ * that process exits. With a shared parent the copies are peers or slaves, and the unmount
+ * reaches them.
+ */
+static int make_shared_mount(const char *dir)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, dir, AT_NO_AUTOMOUNT, 0, &sx) < 0)
+		return -errno;
+	if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+		return -EOPNOTSUPP;
+	if (!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) &&
+	    mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return -errno;
+	if (mount(NULL, dir, NULL, MS_SHARED, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d = {
@@ -348,6 +373,17 @@ int main(int argc, char **argv)
 		return log_error_errno(lock_fd, "another carved already uses run directory '%s'",
 				       d.run_dir),
 		       1;
+	r = make_shared_mount(path);
+	if (r < 0)
+		log_warning("'%s': cannot make it a shared mount (%s): a process that copies the "
+			    "host's mounts may keep a stopped server's disk busy",
+			    path, strerror(-r));
+	snprintf(path, sizeof(path), "%s/pools", d.state_dir);
+	r = mkdir_p(path, 0700);
+	if (r >= 0)
+		r = make_shared_mount(path);
+	if (r < 0)
+		log_warning("'%s': cannot make it a shared mount (%s)", path, strerror(-r));
 	r = find_monitor(&d);
 	if (r < 0)
 		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"),

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "base/string-util.h"
 #include "daemon/servers.h"
 #include "monitor/monitor.h"
+#include "vm/vm.h"
 
 /*
  * Set a server's state (and reason, pids) if it is in `from` (or any state when from < 0),
@@ -87,6 +90,82 @@ static int data_mountpoint(struct daemon *d, const char *id, const char *volume_
 	if ((size_t)snprintf(buf, len, "%s/volumes/%s", dir, volume_id) >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* One I/O rule for the block device path lives on (cgroup I/O limits are per device): the loop
+ * device of a mounted volume, or the pool's device for a VM's raw disk. Paths on filesystems
+ * without a block device (major 0) and devices already listed are skipped. */
+static void add_io_device(const struct db_server *s, const char *path, struct cgroup_limits *l)
+{
+	struct stat st;
+
+	if (l->n_io >= CGROUP_IO_DEVICES_MAX || stat(path, &st) < 0 || major(st.st_dev) == 0)
+		return;
+	for (size_t i = 0; i < l->n_io; i++)
+		if (l->io[i].major == major(st.st_dev) && l->io[i].minor == minor(st.st_dev))
+			return;
+	l->io[l->n_io++] = (struct cgroup_io_limit){
+		.major = major(st.st_dev),
+		.minor = minor(st.st_dev),
+		.read_bps = s->io.read_bps,
+		.write_bps = s->io.write_bps,
+		.read_iops = s->io.read_iops,
+		.write_iops = s->io.write_iops,
+	};
+}
+
+int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_limits *ret,
+		   struct carve_error *err)
+{
+	struct db_volume **vols = NULL;
+	char path[PATH_MAX];
+	size_t n = 0;
+	int r;
+
+	*ret = (struct cgroup_limits){
+		.vcpus = s->vcpus,
+		.memory_max = s->memory,
+		.pids_max = s->pids_max,
+	};
+	if (streq(s->kind, "vm")) {
+		const struct vm_config vc = {.vcpus = s->vcpus ? s->vcpus : 1,
+					     .memory = s->memory,
+					     .accel = VM_ACCEL_AUTO};
+
+		/* guest RAM plus QEMU's own overhead, as the monitor sets it */
+		ret->memory_max = vm_memory_limit(&vc);
+		if (d->volumes && storage_volume_path(spool(d, s), s->id, path, sizeof(path)) >= 0)
+			add_io_device(s, path, ret);
+		return 0;
+	}
+	if (!d->volumes)
+		return 0;
+	if (rootfs_mountpoint(d, s->id, path, sizeof(path)) >= 0)
+		add_io_device(s, path, ret);
+	r = db_volume_list_by_server(d->db, s->id, &vols, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (data_mountpoint(d, s->id, vols[i]->id, path, sizeof(path)) >= 0)
+			add_io_device(s, path, ret);
+	db_volume_list_free(vols, n);
+	return 0;
+}
+
+int servers_apply_limits(struct daemon *d, const struct db_server *s, struct carve_error *err)
+{
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	struct cgroup_limits l;
+	int r;
+
+	if (!d->cgroups)
+		return 0;
+	r = db_tenant_get_by_id(d->db, s->tenant_id, &t, err);
+	if (r >= 0)
+		r = servers_limits(d, s, &l, err);
+	if (r >= 0)
+		r = cgroup_server_set_limits(d->cgroups, t->name, s->name, &l, err);
+	return r;
 }
 
 /* The data volumes attached to a server, mounted on the host and described for the monitor. */
@@ -286,6 +365,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32], append[128];
 	struct monitor_config cfg = {0};
+	struct cgroup_limits limits;
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
 	bool attached = false;
@@ -333,6 +413,10 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 			goto fail;
 	}
 	CARVE_FAILPOINT("server-start-attached");
+	/* after the attach: the I/O rules name the volumes' loop devices */
+	r = servers_limits(d, s, &limits, err);
+	if (r < 0)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/exit.json", dir);
 	(void)unlink(path);
 
@@ -350,6 +434,9 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.idmap_rootfs = d->volumes;
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
+	cfg.pids_max = limits.pids_max;
+	cfg.io = limits.io;
+	cfg.n_io = limits.n_io;
 	if (streq(s->kind, "vm")) {
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);

@@ -150,6 +150,12 @@ static const char *const migrations[] = {
 	"  object TEXT NOT NULL,"
 	"  message TEXT NOT NULL"
 	");",
+	/* 3: per-server process and disk I/O limits */
+	"ALTER TABLE servers ADD COLUMN pids_max INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_read_bps INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_write_bps INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_read_iops INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_write_iops INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */
@@ -613,6 +619,11 @@ struct db *db_close(struct db *db)
 	free(db->path);
 	free(db);
 	return NULL;
+}
+
+int db_schema_latest(void)
+{
+	return (int)ELEMENTSOF(migrations);
 }
 
 int db_schema_version(struct db *db)

@@ -351,6 +351,31 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 				return carve_err(err, -ENOMEM, "out of memory");
 		}
 	}
+	if (o && cfg->pids_max &&
+	    json_object_set_new(o, "pids_max", json_integer((json_int_t)cfg->pids_max)) < 0)
+		return carve_err(err, -ENOMEM, "out of memory");
+	if (o && cfg->n_io > 0) {
+		json_t *io = json_array();
+
+		if (cfg->n_io > CGROUP_IO_DEVICES_MAX)
+			return carve_err(err, -E2BIG, "io limits: more than %d disks",
+					 CGROUP_IO_DEVICES_MAX);
+		if (!io || json_object_set_new(o, "io", io) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < cfg->n_io; i++) {
+			const struct cgroup_io_limit *l = &cfg->io[i];
+
+			if (json_array_append_new(io,
+						  json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+							    "major", (json_int_t)l->major, "minor",
+							    (json_int_t)l->minor, "read_bps",
+							    (json_int_t)l->read_bps, "write_bps",
+							    (json_int_t)l->write_bps, "read_iops",
+							    (json_int_t)l->read_iops, "write_iops",
+							    (json_int_t)l->write_iops)) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+		}
+	}
 	if (o && cfg->kind && streq(cfg->kind, "vm")) {
 		if (!cfg->kernel || !cfg->disk)
 			return carve_err(err, -EINVAL, "vm: no kernel or disk");

@@ -206,8 +206,27 @@ static int setup_cgroups(struct monitor *m, struct carve_error *err)
 	struct cgroup_limits limits = {
 		.vcpus = (uint32_t)json_integer_value(json_object_get(m->config, "vcpus")),
 		.memory_max = (uint64_t)json_integer_value(json_object_get(m->config, "memory")),
+		.pids_max = (uint64_t)json_integer_value(json_object_get(m->config, "pids_max")),
 	};
+	json_t *io = json_object_get(m->config, "io"), *e;
+	size_t i;
 	int r;
+
+	json_array_foreach (io, i, e) {
+		if (i >= CGROUP_IO_DEVICES_MAX)
+			return carve_err_field(err, -E2BIG, "io", "io: more than %d disks",
+					       CGROUP_IO_DEVICES_MAX);
+		limits.io[i] = (struct cgroup_io_limit){
+			.major = (uint32_t)json_integer_value(json_object_get(e, "major")),
+			.minor = (uint32_t)json_integer_value(json_object_get(e, "minor")),
+			.read_bps = (uint64_t)json_integer_value(json_object_get(e, "read_bps")),
+			.write_bps = (uint64_t)json_integer_value(json_object_get(e, "write_bps")),
+			.read_iops = (uint64_t)json_integer_value(json_object_get(e, "read_iops")),
+			.write_iops =
+				(uint64_t)json_integer_value(json_object_get(e, "write_iops")),
+		};
+		limits.n_io = i + 1;
+	}
 
 	if (m->vm) {
 		struct vm_config vc = {

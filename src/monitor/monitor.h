@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
+#include "ct/cgroup.h"
 
 /* A directory of the host (a mounted data volume) that appears at target inside the server,
  * idmapped like the root. */
@@ -71,6 +72,10 @@ struct monitor_config {
 	const char *initrd;
 	const char *append;
 	const char *disk;
+	/* cgroup limits beyond vcpus and memory (0: none) */
+	uint64_t pids_max;
+	const struct cgroup_io_limit *io; /* one per disk, at most CGROUP_IO_DEVICES_MAX */
+	size_t n_io;
 };
 
 /*

@@ -137,9 +137,10 @@ static void test_open_migrates_once(void **state)
 	struct db_tenant t;
 	struct db_tenant *got = NULL;
 
-	assert_int_equal(db_schema_version(f->db), 2);
+	assert_int_equal(db_schema_version(f->db), db_schema_latest());
+	assert_true(db_schema_latest() >= 3);
 	raw_query(f->path, "PRAGMA user_version", buf, sizeof(buf));
-	assert_string_equal(buf, "2");
+	assert_int_equal(strtol(buf, NULL, 10), db_schema_latest());
 	raw_query(f->path, "PRAGMA journal_mode", buf, sizeof(buf));
 	assert_string_equal(buf, "wal");
 
@@ -147,7 +148,7 @@ static void test_open_migrates_once(void **state)
 	/* Reopening runs no migration again: the data and the version are unchanged. */
 	reopen(f);
 	reopen(f);
-	assert_int_equal(db_schema_version(f->db), 2);
+	assert_int_equal(db_schema_version(f->db), db_schema_latest());
 	assert_int_equal(db_tenant_get_by_name(f->db, "acme", &got, NULL), 0);
 	assert_string_equal(got->id, t.id);
 	db_tenant_free(got);
@@ -667,6 +668,11 @@ static void test_server_crud(void **state)
 	a.state_reason = (char *)"init exited with status 1";
 	a.pid = 1234;
 	a.monitor_pid = 1233;
+	a.pids_max = 512;
+	a.io.read_bps = UINT64_C(50) << 20;
+	a.io.write_bps = UINT64_C(20) << 20;
+	a.io.read_iops = 1000;
+	a.io.write_iops = 500;
 	assert_int_equal(db_server_update(f->db, &a, NULL), 0);
 	a.state_reason = NULL;
 	assert_int_equal(db_server_get_by_id(f->db, a.id, &got, NULL), 0);
@@ -676,6 +682,11 @@ static void test_server_crud(void **state)
 	assert_string_equal(got->state_reason, "init exited with status 1");
 	assert_int_equal(got->pid, 1234);
 	assert_int_equal(got->monitor_pid, 1233);
+	assert_int_equal(got->pids_max, 512);
+	assert_int_equal(got->io.read_bps, UINT64_C(50) << 20);
+	assert_int_equal(got->io.write_bps, UINT64_C(20) << 20);
+	assert_int_equal(got->io.read_iops, 1000);
+	assert_int_equal(got->io.write_iops, 500);
 	assert_true(got->updated_at >= a.created_at);
 	got = db_server_free(got);
 
