@@ -41,6 +41,8 @@ static void help(void)
 	       "  --cgroup-root DIR    cgroup filesystem root, or 'none' (default /sys/fs/cgroup)\n"
 	       "  --cgroup-prefix NAME carve's parent cgroup (default carve)\n"
 	       "  --uid-base N         first host uid given to tenants (default 1000000)\n"
+	       "  --vm-uid-base N      first of 65536 host uids, one per VM, that QEMU runs as\n"
+	       "                       (default: uid-base - 65536)\n"
 	       "  --monitor PATH       the carve-monitor binary (default: beside carved)\n"
 	       "  --session-ttl SECS   lifetime of a login session (default 43200)\n"
 	       "  --stop-timeout SECS  time a server gets to power off before SIGKILL (default 10)\n"
@@ -148,6 +150,7 @@ enum {
 	OPT_CGROUP_ROOT,
 	OPT_CGROUP_PREFIX,
 	OPT_UID_BASE,
+	OPT_VM_UID_BASE,
 	OPT_MONITOR,
 	OPT_SESSION_TTL,
 	OPT_STOP_TIMEOUT,
@@ -168,6 +171,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 		{"cgroup-prefix", required_argument, NULL, OPT_CGROUP_PREFIX},
 		{"uid-base", required_argument, NULL, OPT_UID_BASE},
+		{"vm-uid-base", required_argument, NULL, OPT_VM_UID_BASE},
 		{"monitor", required_argument, NULL, OPT_MONITOR},
 		{"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
 		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
@@ -222,6 +226,11 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			if (parse_uint64(optarg, 65536, UINT32_MAX - 65536ULL * 4096, &v, &err) < 0)
 				goto bad_num;
 			d->uid_base = (uint32_t)v;
+			break;
+		case OPT_VM_UID_BASE:
+			if (parse_uint64(optarg, 65536, UINT32_MAX - 65536ULL, &v, &err) < 0)
+				goto bad_num;
+			d->vm_uid_base = (uint32_t)v;
 			break;
 		case OPT_SESSION_TTL:
 			if (parse_uint64(optarg, 60, 86400 * 366, &v, &err) < 0)
@@ -350,6 +359,15 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &d);
 	if (r <= 0)
 		return r < 0 ? 64 : 0;
+	if (!d.vm_uid_base)
+		d.vm_uid_base = d.uid_base >= 131072 ? d.uid_base - 65536 : 0;
+	if (d.vm_uid_base < 65536 || (uint64_t)d.vm_uid_base + 65536 > d.uid_base) {
+		fprintf(stderr,
+			"carved: --vm-uid-base: the 65536 VM uids must lie at or above 65536 and "
+			"below --uid-base (%u), where the tenants' ranges begin\n",
+			d.uid_base);
+		return 64;
+	}
 	if (geteuid() != 0) {
 		log_error("carved must run as root (it creates namespaces, cgroups and mounts)");
 		return 1;

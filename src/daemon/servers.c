@@ -441,6 +441,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
+		cfg.vm_uid = daemon_vm_uid(d, s);
 		cfg.kernel = tpl->rootfs_path;
 		cfg.initrd = tpl->init;
 		cfg.append = append;

@@ -15,7 +15,7 @@
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
 	"monitor_pid, created_at, updated_at, disk, pool, pids_max, io_read_bps, "          \
-	"io_write_bps, io_read_iops, io_write_iops"
+	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -46,6 +46,8 @@ static int server_row(sqlite3_stmt *st, void **ret)
 	s->io.write_bps = (uint64_t)sqlite3_column_int64(st, 17);
 	s->io.read_iops = (uint64_t)sqlite3_column_int64(st, 18);
 	s->io.write_iops = (uint64_t)sqlite3_column_int64(st, 19);
+	s->vm_uid_slot =
+		sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 20);
 	*ret = s;
 	return 0;
 }
@@ -95,7 +97,13 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		return carve_err(err, r, "server '%s': random id", s->name);
 	r = db_prepare(db,
 		       "INSERT INTO servers (" SERVER_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		       /* a VM takes the lowest free uid slot, in the same statement */
+		       "CASE WHEN ?21 THEN (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM servers "
+		       "WHERE vm_uid_slot = 0) THEN 0 ELSE (SELECT min(a.vm_uid_slot + 1) FROM "
+		       "servers a WHERE a.vm_uid_slot IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END) "
+		       "RETURNING vm_uid_slot",
 		       &st, err);
 	if (r < 0)
 		return r;
@@ -119,7 +127,14 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 18, (int64_t)s->io.write_bps);
 	sqlite3_bind_int64(st, 19, (int64_t)s->io.read_iops);
 	sqlite3_bind_int64(st, 20, (int64_t)s->io.write_iops);
+	sqlite3_bind_int(st, 21, streq(s->kind, "vm"));
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->vm_uid_slot = sqlite3_column_type(st, 0) == SQLITE_NULL
+					 ? -1
+					 : sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return carve_err(err, -ENOENT,
 				 "server '%s': tenant '%s' or template '%s' not found", s->name,

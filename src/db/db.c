@@ -156,6 +156,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE servers ADD COLUMN io_write_bps INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE servers ADD COLUMN io_read_iops INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE servers ADD COLUMN io_write_iops INTEGER NOT NULL DEFAULT 0;",
+	/* 4: every VM's QEMU runs as a host uid of its own: vm_uid_base + vm_uid_slot */
+	"ALTER TABLE servers ADD COLUMN vm_uid_slot INTEGER;"
+	"CREATE UNIQUE INDEX servers_vm_uid_slot ON servers(vm_uid_slot) "
+	"  WHERE vm_uid_slot IS NOT NULL;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

@@ -191,6 +191,8 @@ struct db_server {
 		/* on each of its disks (0: unlimited) */
 		uint64_t read_bps, write_bps, read_iops, write_iops;
 	} io;
+	int64_t vm_uid_slot; /* kind vm: its QEMU's uid is the daemon's vm uid base + this; else -1
+			      */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */

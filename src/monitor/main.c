@@ -67,7 +67,6 @@
  * where the kernel, the initrd and the disk are bind-mounted and QEMU makes its QMP socket: the
  * state and run directories stay 0700 root, and each monitor sees only its own VM's files. */
 #define VM_STAGE "/run/carve-vm"
-#define VM_UID_OFFSET 65534 /* QEMU runs as the tenant's "nobody": uid_base + 65534 */
 #define VM_QMP_TIMEOUT_MS 10000
 #define VM_LOG_FILE "qemu.log"
 
@@ -553,8 +552,7 @@ static void qemu_log_tail(struct monitor *m, char *buf, size_t n)
 
 static int spawn_vm(struct monitor *m, struct carve_error *err)
 {
-	uid_t uid =
-		(uid_t)json_integer_value(json_object_get(m->config, "uid_base")) + VM_UID_OFFSET;
+	uid_t uid = (uid_t)json_integer_value(json_object_get(m->config, "vm_uid"));
 	char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], path[PATH_MAX], tail[512];
 	cleanup_strv char **argv = NULL;
 	cleanup_close int log_fd = -EBADF;
@@ -584,6 +582,9 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 
 	if (vc.vcpus == 0)
 		vc.vcpus = 1;
+	if (uid < 65536)
+		return carve_err_field(err, -EINVAL, "vm_uid",
+				       "vm: uid %u: not an unprivileged uid", (unsigned)uid);
 	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), err);
 	if (r < 0)
 		return r;

@@ -62,12 +62,14 @@ struct monitor_config {
 	 * kind "vm" (NULL or "container": a container): the monitor runs QEMU instead of init,
 	 * with direct kernel boot of kernel + initrd + append and disk (a raw file, never
 	 * mounted) as the root disk; rootfs, init, idmap_rootfs and mounts are unused. QEMU's
-	 * serial port is the console, QEMU runs as uid/gid uid_base + 65534 (the tenant's
-	 * "nobody"), the disk file is chowned to it, and the server cgroup's memory limit is
+	 * serial port is the console, QEMU runs as uid/gid vm_uid (a host uid of this VM's own,
+	 * outside every tenant's range), the disk file is chowned to it, and the server cgroup's
+	 * memory limit is
 	 * vm_memory_limit(). Stop is an ACPI power-button press (QMP system_powerdown), then
 	 * SIGKILL after the timeout. exec is refused.
 	 */
 	const char *kind;
+	uint32_t vm_uid;
 	const char *kernel;
 	const char *initrd;
 	const char *append;

@@ -45,6 +45,20 @@ id=$(server_field vm1 .id)
 expect_eq "vm1 is a vm" "$(server_field vm1 .kind)" vm
 disk="$T/state/pools/default/volumes/$id.raw"
 check "vm1 has its own raw volume" test -f "$disk"
+# every VM gets a uid of its own; a deleted VM's uid is reused
+api POST /servers '{"name":"vm2","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
+expect_eq "create vm2" "$(wait_task "$(jf .task.id)")" succeeded
+uid1=$(server_field vm1 .vm_uid)
+uid2=$(server_field vm2 .vm_uid)
+check "two VMs run as two different uids ($uid1, $uid2)" test -n "$uid1" -a "$uid1" != "$uid2"
+expect_eq "a container has no VM uid" "$(api GET /servers; jf '[.[] | select(.kind == "container")] | map(has("vm_uid")) | any')" false
+api DELETE /servers/vm2?tenant=acme
+expect_eq "delete vm2" "$(wait_task "$(jf .task.id)")" succeeded
+api POST /servers '{"name":"vm3","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
+expect_eq "create vm3" "$(wait_task "$(jf .task.id)")" succeeded
+expect_eq "vm3 reuses vm2's uid" "$(server_field vm3 .vm_uid)" "$uid2"
+api DELETE /servers/vm3?tenant=acme
+wait_task "$(jf .task.id)" >/dev/null
 
 mk_server web1 acme
 server_do web1 start
@@ -52,8 +66,11 @@ server_do vm1 start
 expect_eq "vm1 running" "$(server_field vm1 .state)" running
 qpid=$(server_field vm1 .init_pid)
 check "the server's init is QEMU" grep -q qemu-system /proc/"$qpid"/cmdline
-expect_eq "QEMU runs as the tenant's nobody" "$(awk '/^Uid:/ {print $2}' /proc/"$qpid"/status)" \
-	$((base + 65534))
+vm_uid=$(server_field vm1 .vm_uid)
+expect_eq "QEMU runs as the VM's own uid" "$(awk '/^Uid:/ {print $2}' /proc/"$qpid"/status)" "$vm_uid"
+check "that uid lies outside every tenant's range (below --uid-base)" test "$vm_uid" -lt "$UIDBASE"
+check "and is unprivileged" test "$vm_uid" -ge 65536
+expect_eq "the VM's disk belongs to it" "$(stat -c %u "$disk")" "$vm_uid"
 mon=$(awk '/^PPid:/ {print $2}' /proc/"$qpid"/status)
 check "QEMU's parent is the monitor" grep -q carve-monitor /proc/"$mon"/cmdline
 check "QEMU is in the server's memory cgroup" \

@@ -695,6 +695,49 @@ static void test_server_crud(void **state)
 	assert_int_equal(db_server_update(f->db, &a, NULL), -ENOENT);
 }
 
+static void test_server_vm_uid_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant t;
+	struct db_template tpl;
+	struct db_server ct, vm[3], again;
+	struct db_server *got = NULL;
+
+	make_tenant(f->db, "acme", &t);
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "ct", t.id, tpl.id, &ct);
+	assert_int_equal(ct.vm_uid_slot, -1);
+	for (int i = 0; i < 3; i++) {
+		memset(&vm[i], 0, sizeof(vm[i]));
+		snprintf(vm[i].name, sizeof(vm[i].name), "vm%d", i);
+		snprintf(vm[i].tenant_id, sizeof(vm[i].tenant_id), "%s", t.id);
+		snprintf(vm[i].template_id, sizeof(vm[i].template_id), "%s", tpl.id);
+		snprintf(vm[i].kind, sizeof(vm[i].kind), "vm");
+		vm[i].vcpus = 1;
+		vm[i].memory = UINT64_C(256) << 20;
+		assert_int_equal(db_server_create(f->db, &vm[i], &err), 0);
+		/* each VM takes the lowest free slot */
+		assert_int_equal(vm[i].vm_uid_slot, i);
+	}
+	assert_int_equal(db_server_get_by_id(f->db, vm[2].id, &got, NULL), 0);
+	assert_int_equal(got->vm_uid_slot, 2);
+	got = db_server_free(got);
+	assert_int_equal(db_server_get_by_id(f->db, ct.id, &got, NULL), 0);
+	assert_int_equal(got->vm_uid_slot, -1);
+	got = db_server_free(got);
+	/* a freed slot is the next one given */
+	assert_int_equal(db_server_delete(f->db, vm[1].id, NULL), 0);
+	again = vm[1];
+	snprintf(again.name, sizeof(again.name), "vm9");
+	assert_int_equal(db_server_create(f->db, &again, &err), 0);
+	assert_int_equal(again.vm_uid_slot, 1);
+	/* foreign-key errors still surface through the RETURNING statement */
+	snprintf(again.name, sizeof(again.name), "vm10");
+	snprintf(again.template_id, sizeof(again.template_id), "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(db_server_create(f->db, &again, NULL), -ENOENT);
+}
+
 static void test_server_transition(void **state)
 {
 	struct fixture *f = *state;
@@ -1048,6 +1091,7 @@ int main(void)
 		T(test_token_crud),
 		T(test_template_crud),
 		T(test_server_crud),
+		T(test_server_vm_uid_slots),
 		T(test_server_transition),
 		T(test_task_crud),
 		T(test_audit_append),
