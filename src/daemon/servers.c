@@ -479,27 +479,72 @@ fail:
 	return err->code ? err->code : r;
 }
 
+int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const char *snapshot,
+			    struct carve_error *err)
+{
+	struct carve_error e = CARVE_ERROR_INIT;
+	char path[PATH_MAX];
+	int r;
+
+	if (streq(s->kind, "vm")) {
+		if (s->state == DB_SERVER_PAUSED)
+			return carve_err(err, -EBUSY,
+					 "server '%s' is paused (its QEMU frozen mid-I/O): resume "
+					 "it first",
+					 s->name);
+		if (s->state != DB_SERVER_RUNNING)
+			return storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+		/* QMP stop halts the vCPUs and drains the guest's I/O into the raw file
+		 * (cache=none): the reflink then holds what a power cut at that instant would */
+		r = daemon_server_dir(d, s->id, path, sizeof(path));
+		if (r < 0)
+			return carve_err(err, r, "server '%s'", s->name);
+		r = monitor_vm_pause(path, true, err);
+		if (r < 0)
+			return carve_err_prefix(err, "pause the guest");
+		CARVE_FAILPOINT("server-snapshot-vm-paused");
+		r = storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+		if (monitor_vm_pause(path, false, &e) < 0) {
+			log_error("server '%s': the guest stays paused after snapshot '%s': %s",
+				  s->name, snapshot, e.msg);
+			if (r >= 0) {
+				(void)storage_volume_snapshot_delete(spool(d, s), s->id, snapshot,
+								     NULL);
+				r = carve_err(err, e.code, "resume the guest: %s", e.msg);
+			}
+		}
+		return r;
+	}
+	r = rootfs_mountpoint(d, s->id, path, sizeof(path));
+	if (r < 0)
+		return carve_err(err, r, "server '%s'", s->name);
+	/* A running server's filesystem is frozen around the reflink (which also writes its
+	 * dirty pages first), so the snapshot is consistent. A paused server's processes are
+	 * frozen already (FIFREEZE could wait forever on one frozen inside a write): its dirty
+	 * pages are written with syncfs. A stopped one is not mounted and needs nothing. */
+	if (s->state == DB_SERVER_RUNNING)
+		return storage_volume_snapshot_frozen(spool(d, s), s->id, snapshot, path, err);
+	if (s->state == DB_SERVER_PAUSED) {
+		cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0)
+			return carve_err(err, -errno, "server '%s': sync '%s'", s->name, path);
+	}
+	return storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+}
+
 int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			 struct carve_error *err)
 {
 	const struct server_op *op = userdata;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct db_snapshot snap = {0};
-	char mnt[PATH_MAX];
 	int r;
 
 	r = db_server_get_by_id(d->db, op->server_id, &s, err);
 	if (r < 0)
 		return r;
-	r = rootfs_mountpoint(d, s->id, mnt, sizeof(mnt));
-	if (r < 0)
-		return carve_err(err, r, "server '%s'", s->name);
-	/* A running server's filesystem is frozen around the reflink, so the snapshot is
-	 * consistent; a stopped one is not mounted and needs nothing. */
-	if (s->state == DB_SERVER_RUNNING)
-		r = storage_volume_snapshot_frozen(spool(d, s), s->id, op->snapshot, mnt, err);
-	else
-		r = storage_volume_snapshot(spool(d, s), s->id, op->snapshot, err);
+	r = servers_volume_snapshot(d, s, op->snapshot, err);
 	if (r < 0)
 		return carve_err_prefix(err, "server '%s': snapshot '%s'", s->name, op->snapshot);
 	CARVE_FAILPOINT("server-snapshot-taken");

@@ -34,6 +34,11 @@ struct server_op {
  * I/O limits on the block device of each of its disks that is attached now. */
 int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_limits *ret,
 		   struct carve_error *err);
+/* Snapshot a server's root volume at a consistent point: a mounted container filesystem is
+ * frozen (FIFREEZE) around the reflink; a running VM's guest is paused through QMP (stop, which
+ * drains its I/O) and resumed after; a paused VM is refused (-EBUSY). */
+int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const char *snapshot,
+			    struct carve_error *err);
 /* Write them into a running server's cgroup (no-op without cgroups). */
 int servers_apply_limits(struct daemon *d, const struct db_server *s, struct carve_error *err);
 

@@ -34,6 +34,7 @@
 #include "monitor/protocol.h"
 
 #define REQUEST_TIMEOUT_MS 5000
+#define VM_PAUSE_TIMEOUT_MS 15000
 
 #define cleanup_json cleanup(json_decrefp)
 
@@ -264,6 +265,22 @@ int monitor_stop(const char *dir, int timeout_s, struct carve_error *err)
 {
 	return simple_command(dir, json_pack("{s:s, s:i}", "cmd", "stop", "timeout", timeout_s),
 			      err);
+}
+
+int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err)
+{
+	cleanup_json json_t *reply = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", pause ? "vm-pause" : "vm-resume");
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	/* QMP stop drains the guest's I/O: allow the monitor's QMP timeout and some */
+	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
+	json_decref(req);
+	if (r == -ESRCH)
+		return carve_err(err, r, "monitor in '%s': not running", dir);
+	return r;
 }
 
 int monitor_kill(const char *dir, struct carve_error *err)

@@ -647,6 +647,21 @@ static void vm_stop_request(struct monitor *m)
 	}
 }
 
+/* {"cmd":"vm-pause"} / {"cmd":"vm-resume"}: QMP stop (vCPUs halted, guest I/O drained and
+ * flushed to the disk file: a consistent point for a reflink of it) and cont. */
+static int vm_run_state(struct monitor *m, bool pause, struct carve_error *err)
+{
+	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	int r;
+
+	r = vm_qmp_connect(VM_STAGE "/qmp.sock", 2000, &q, err);
+	if (r >= 0)
+		r = vm_qmp_execute(q, pause ? "stop" : "cont", NULL, NULL, VM_QMP_TIMEOUT_MS, err);
+	if (r >= 0)
+		log_info("server '%s': guest %s", m->server_name, pause ? "paused" : "resumed");
+	return r;
+}
+
 static void write_line(int fd, json_t *o)
 {
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -1228,6 +1243,15 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(errno)));
 		else
 			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if ((streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) && m->vm) {
+		struct carve_error e = CARVE_ERROR_INIT;
+
+		if (vm_run_state(m, streq(cmd, "vm-pause"), &e) < 0)
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", e.msg));
+		else
+			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if (streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) {
+		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
 	} else if (streq(cmd, "exec") && m->vm) {
 		send_json(c, json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
 				       "exec is not available for VMs", "errno", EOPNOTSUPP));

@@ -107,6 +107,8 @@ int monitor_status(const char *dir, struct monitor_status *ret, struct carve_err
  * monitor_stop, monitor_kill and monitor_watch_fd return -ESRCH when no monitor runs in dir. */
 int monitor_stop(const char *dir, int timeout_s, struct carve_error *err);
 int monitor_kill(const char *dir, struct carve_error *err);
+/* A VM's guest: pause (QMP stop: vCPUs halted, I/O drained and flushed) or resume (cont). */
+int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err);
 /* Block until init has exited or timeout_ms passed (-ETIMEDOUT). -1: no timeout. */
 int monitor_wait(const char *dir, int timeout_ms, struct monitor_status *ret,
 		 struct carve_error *err);

@@ -99,6 +99,14 @@ expect_eq "the freezer holds every process" "$(cat /sys/fs/cgroup/freezer/$PREFI
 check "a paused init is stopped by the kernel" grep -q "^State:.*[DT]" /proc/$npid/status
 api POST /servers/web1/pause
 expect_eq "pausing twice is 409" "$STATUS" 409
+# a paused server's snapshot holds what its processes wrote (dirty pages synced, no FIFREEZE
+# that could wait on a frozen writer)
+api POST /servers/web1/snapshots '{"name":"while-paused"}'
+expect_eq "snapshot of a paused server" "$(wait_task "$(jf .task.id)")" succeeded
+expect_match "it holds the file the tenant wrote before the pause" \
+	"$(debugfs -R "stat /root/written-by-tenant" "$T/state/pools/default/snapshots/$(server_field web1 .id)/while-paused.raw" 2>&1)" \
+	"Type: regular"
+api DELETE /servers/web1/snapshots/while-paused
 api POST /servers/web1/resume
 expect_eq "resume" "$STATUS/$(jf .state)" 200/running
 expect_eq "thawed" "$(cat /sys/fs/cgroup/freezer/$PREFIX/acme/web1/freezer.state)" THAWED

@@ -91,6 +91,28 @@ check "the VM monitor's namespace holds no mount of web1" \
 check "the guest reaches userspace (CARVE-VM-READY on the console)" \
 	wait_console "$id" CARVE-VM-READY 90
 check "the guest wrote its token to its disk" wait_console "$id" "CARVE-VM-DISK-WRITTEN $id" 5
+
+# A snapshot of the running VM: the guest is paused through QMP (its I/O drained into the raw
+# file), the disk reflinked, the guest resumed. The snapshot holds the token the guest wrote.
+api POST /servers/vm1/snapshots?tenant=acme '{"name":"live"}'
+expect_eq "snapshot of the running VM accepted" "$STATUS" 202
+expect_eq "snapshot task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+snapfile="$T/state/pools/default/snapshots/$id/live.raw"
+check "the snapshot is a file of its own" test -f "$snapfile"
+expect_eq "the snapshot holds the guest's write" "$(head -c 64 "$snapfile" | tr -d '\0' | head -n1)" \
+	"CARVE-DISK-OK $id"
+check "the monitor paused and resumed the guest around it" \
+	bash -c "grep -q 'guest paused' '$T/run/servers/$id/monitor.log' && grep -q 'guest resumed' '$T/run/servers/$id/monitor.log'"
+expect_eq "vm1 still running after the snapshot" "$(server_field vm1 .state)" running
+api POST /servers/vm1/pause?tenant=acme
+api POST /servers/vm1/snapshots?tenant=acme '{"name":"frozen"}'
+tid=$(jf .task.id)
+st=$(wait_task "$tid")
+expect_eq "a paused (frozen) VM is not snapshotted mid-I/O" "$st" failed
+api GET "/tasks/$tid"
+expect_match "the task says to resume it" "$(jf .error.message)" "resume"
+api POST /servers/vm1/resume?tenant=acme
+expect_eq "vm1 resumed" "$(server_field vm1 .state)" running
 out=$(timeout 10 "$CARVE" exec vm1 -- true 2>&1)
 rc=$?
 check "carve exec fails for a VM" test "$rc" != 0
