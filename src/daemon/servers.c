@@ -134,8 +134,21 @@ int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_li
 
 		/* guest RAM plus QEMU's own overhead, as the monitor sets it */
 		ret->memory_max = vm_memory_limit(&vc);
-		if (d->volumes && storage_volume_path(spool(d, s), s->id, path, sizeof(path)) >= 0)
+		if (!d->volumes)
+			return 0;
+		if (storage_volume_path(spool(d, s), s->id, path, sizeof(path)) >= 0)
 			add_io_device(s, path, ret);
+		/* its data volumes are raw files in their pools too */
+		r = db_volume_list_by_server(d->db, s->id, &vols, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			struct storage_pool *p = daemon_pool(d, vols[i]->pool);
+
+			if (p && storage_volume_path(p, vols[i]->id, path, sizeof(path)) >= 0)
+				add_io_device(s, path, ret);
+		}
+		db_volume_list_free(vols, n);
 		return 0;
 	}
 	if (!d->volumes)
@@ -215,6 +228,45 @@ static int attach_data_volumes(struct daemon *d, const char *id, struct data_mou
 		if (r < 0)
 			return carve_err_prefix(err, "volume '%s'", v->name);
 		m->mounts[i] = (struct monitor_mount){.source = m->sources[i], .target = v->path};
+	}
+	return 0;
+}
+
+/* A VM's data volumes: never mounted on the host, handed to QEMU as raw disks in the order of
+ * their device names (/dev/vdb, /dev/vdc, ...). */
+static int vm_data_disks(struct daemon *d, const char *id, struct data_mounts *m,
+			 const char **paths, struct carve_error *err)
+{
+	struct storage_pool *pool = NULL;
+	int r;
+
+	r = db_volume_list_by_server(d->db, id, &m->volumes, &m->n, err);
+	if (r < 0 || m->n == 0)
+		return r;
+	if (m->n > 14)
+		return carve_err(err, -E2BIG, "a VM takes at most 14 data volumes, it has %zu",
+				 m->n);
+	m->sources = calloc(m->n, sizeof(*m->sources));
+	if (!m->sources)
+		return carve_err(err, -ENOMEM, "data volumes");
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = i + 1; j < m->n; j++)
+			if (strcmp(m->volumes[j]->path ? m->volumes[j]->path : "",
+				   m->volumes[i]->path ? m->volumes[i]->path : "") < 0) {
+				struct db_volume *t = m->volumes[i];
+
+				m->volumes[i] = m->volumes[j];
+				m->volumes[j] = t;
+			}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct db_volume *v = m->volumes[i];
+
+		r = daemon_pool_of(d, v->pool, &pool, err);
+		if (r >= 0)
+			r = storage_volume_path(pool, v->id, m->sources[i], sizeof(m->sources[i]));
+		if (r < 0)
+			return carve_err_prefix(err, "volume '%s'", v->name);
+		paths[i] = m->sources[i];
 	}
 	return 0;
 }
@@ -366,6 +418,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32], append[128];
 	struct monitor_config cfg = {0};
 	struct cgroup_limits limits;
+	const char *vm_disks[16] = {0};
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
 	bool attached = false;
@@ -412,6 +465,11 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		if (r < 0)
 			goto fail;
 	}
+	if (d->volumes && streq(s->kind, "vm")) {
+		r = vm_data_disks(d, s->id, &data, vm_disks, err);
+		if (r < 0)
+			goto fail;
+	}
 	CARVE_FAILPOINT("server-start-attached");
 	/* after the attach: the I/O rules name the volumes' loop devices */
 	r = servers_limits(d, s, &limits, err);
@@ -442,6 +500,10 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
 		cfg.vm_uid = daemon_vm_uid(d, s);
+		cfg.data_disks = vm_disks;
+		cfg.n_data_disks = data.n;
+		cfg.mounts = NULL;
+		cfg.n_mounts = 0;
 		cfg.kernel = tpl->rootfs_path;
 		cfg.initrd = tpl->init;
 		cfg.append = append;

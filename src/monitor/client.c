@@ -396,6 +396,16 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 	if (o && cfg->kind && streq(cfg->kind, "vm")) {
 		if (!cfg->kernel || !cfg->disk)
 			return carve_err(err, -EINVAL, "vm: no kernel or disk");
+		if (cfg->n_data_disks > 0) {
+			json_t *a = json_array();
+
+			if (!a || json_object_set_new(o, "data_disks", a) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+			for (size_t i = 0; i < cfg->n_data_disks; i++)
+				if (!cfg->data_disks[i] ||
+				    json_array_append_new(a, json_string(cfg->data_disks[i])) < 0)
+					return carve_err(err, -EINVAL, "vm: data disk %zu", i);
+		}
 		if (cfg->vm_uid < 65536)
 			return carve_err(err, -EINVAL, "vm: uid %u: not an unprivileged uid",
 					 cfg->vm_uid);

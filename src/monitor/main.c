@@ -483,13 +483,29 @@ static void detach_server_mounts(struct monitor *m)
 }
 
 /* A private mount namespace with a tmpfs at VM_STAGE for QEMU's files (see VM_STAGE). */
-static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
-			  size_t n, struct carve_error *err)
+/* A disk of the VM: chowned to its uid, bound into the stage as name. */
+static int stage_disk(const char *src, const char *name, uid_t uid, char *ret, size_t n,
+		      struct carve_error *err)
 {
+	cleanup_close int fd = open(src, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+
+	if (fd < 0)
+		return carve_err_field(err, -errno, "disk", "vm: open disk '%s'", src);
+	if (fchown(fd, uid, uid) < 0 || fchmod(fd, 0600) < 0)
+		return carve_err(err, -errno, "vm: chown disk '%s'", src);
+	return stage_bind(src, name, false, ret, n, err);
+}
+
+#define VM_DATA_DISKS_MAX 14 /* vdb..vdo: VM_DISKS_MAX less the root disk and a seed */
+
+static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
+			  size_t n, char (*data)[PATH_MAX], size_t *n_data, struct carve_error *err)
+{
+	json_t *extra = json_object_get(m->config, "data_disks"), *e;
+	size_t i;
 	const char *initrd_src = cfg_string(m->config, "initrd");
 	const char *disk_src = cfg_string(m->config, "disk");
 	char opts[64];
-	cleanup_close int fd = -EBADF;
 	int r;
 
 	if (unshare(CLONE_NEWNS) < 0)
@@ -504,13 +520,22 @@ static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *init
 		 (unsigned)uid);
 	if (mount("tmpfs", VM_STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 		return carve_err(err, -errno, "vm: mount tmpfs on '%s'", VM_STAGE);
-	/* the disk belongs to the VM's uid */
-	fd = open(disk_src, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0)
-		return carve_err_field(err, -errno, "disk", "vm: open disk '%s'", disk_src);
-	if (fchown(fd, uid, uid) < 0 || fchmod(fd, 0600) < 0)
-		return carve_err(err, -errno, "vm: chown disk '%s'", disk_src);
-	r = stage_bind(disk_src, "disk", false, disk, n, err);
+	/* the disks belong to the VM's uid */
+	r = stage_disk(disk_src, "disk", uid, disk, n, err);
+	*n_data = 0;
+	json_array_foreach (extra, i, e) {
+		char name[32];
+
+		if (r < 0)
+			break;
+		if (i >= VM_DATA_DISKS_MAX || !json_is_string(e))
+			return carve_err_field(err, -EINVAL, "data_disks",
+					       "vm: data_disks: at most %d paths",
+					       VM_DATA_DISKS_MAX);
+		snprintf(name, sizeof(name), "data%zu", i);
+		r = stage_disk(json_string_value(e), name, uid, data[i], PATH_MAX, err);
+		*n_data = i + 1;
+	}
 	if (r >= 0)
 		r = stage_bind(cfg_string(m->config, "kernel"), "kernel", true, kernel, n, err);
 	if (r >= 0 && *initrd_src)
@@ -558,7 +583,9 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	cleanup_close int log_fd = -EBADF;
 	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
 	struct vm_run_status st;
-	struct vm_disk vd = {.format = VM_DISK_FORMAT_RAW};
+	struct vm_disk vd[1 + VM_DATA_DISKS_MAX] = {{.format = VM_DISK_FORMAT_RAW}};
+	char data[VM_DATA_DISKS_MAX][PATH_MAX];
+	size_t n_data = 0;
 	struct vm_config vc = {
 		.name = m->server_name,
 		.accel = VM_ACCEL_AUTO,
@@ -567,7 +594,7 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		.memory = (uint64_t)json_integer_value(json_object_get(m->config, "memory")),
 		.kernel = kernel,
 		.append = cfg_string(m->config, "append"),
-		.disks = &vd,
+		.disks = vd,
 		.n_disks = 1,
 		.aio = VM_AIO_AUTO,
 		.qmp_socket = VM_STAGE "/qmp.sock",
@@ -585,12 +612,17 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	if (uid < 65536)
 		return carve_err_field(err, -EINVAL, "vm_uid",
 				       "vm: uid %u: not an unprivileged uid", (unsigned)uid);
-	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), err);
+	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), data, &n_data, err);
 	if (r < 0)
 		return r;
 	vc.initrd = initrd[0] ? initrd : NULL;
-	vd.path = disk;
-	vd.writeback = !supports_direct_io(disk);
+	vd[0].path = disk;
+	vd[0].writeback = !supports_direct_io(disk);
+	for (size_t i = 0; i < n_data; i++)
+		vd[1 + i] = (struct vm_disk){.path = data[i],
+					     .format = VM_DISK_FORMAT_RAW,
+					     .writeback = !supports_direct_io(data[i])};
+	vc.n_disks = 1 + n_data;
 	r = vm_cmdline_build(&vc, &argv, err);
 	if (r < 0)
 		return r;
@@ -618,8 +650,9 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		r = vm_status(q, &st, err);
 	if (r < 0)
 		goto kill;
-	log_info("server '%s': qemu %d runs as uid %u (%s, %s)", m->server_name, (int)m->init_pid,
-		 (unsigned)uid, st.status, vd.writeback ? "cache=writeback" : "cache=none");
+	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %zu data disks)", m->server_name,
+		 (int)m->init_pid, (unsigned)uid, st.status,
+		 vd[0].writeback ? "cache=writeback" : "cache=none", n_data);
 	return 0;
 kill:
 	(void)kill(m->init_pid, SIGKILL);

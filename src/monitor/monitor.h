@@ -70,6 +70,9 @@ struct monitor_config {
 	 */
 	const char *kind;
 	uint32_t vm_uid;
+	/* a VM's data volumes (raw files), in device order: /dev/vdb, /dev/vdc, ... */
+	const char *const *data_disks;
+	size_t n_data_disks;
 	const char *kernel;
 	const char *initrd;
 	const char *append;
