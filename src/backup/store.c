@@ -586,19 +586,34 @@ static void *restore_worker(void *arg)
 			r = -EBADMSG;
 			reason = "wrong length";
 		}
-		/* write only non-zero 64K pieces: the file is sparse and zero-filled already */
-		for (size_t o = 0; r >= 0 && o < n; o += 65536) {
-			size_t l = n - o < 65536 ? n - o : 65536;
+		/* write only the non-zero 64K pieces, each run of them in one call: the file is
+		 * sparse and zero-filled already */
+		for (size_t o = 0; r >= 0 && o < n;) {
+			size_t l = n - o < 65536 ? n - o : 65536, run = 0;
 			ssize_t w;
 
-			if (all_zero(buf + o, l))
+			if (all_zero(buf + o, l)) {
+				o += l;
 				continue;
-			w = pwrite(c->fd, buf + o, l, (off_t)(ref->offset + o));
-			if (w != (ssize_t)l) {
+			}
+			while (o + run < n) {
+				size_t k = n - o - run < 65536 ? n - o - run : 65536;
+
+				if (run > 0 && all_zero(buf + o + run, k))
+					break;
+				run += k;
+			}
+			w = pwrite(c->fd, buf + o, run, (off_t)(ref->offset + o));
+			if (w != (ssize_t)run) {
 				r = w < 0 ? -errno : -EIO;
 				reason = "write";
 			}
+			o += run;
 		}
+		/* start writing it back now, so the fsync at the end has little left to wait for */
+		if (r >= 0)
+			(void)sync_file_range(c->fd, (off_t)ref->offset, (off_t)n,
+					      SYNC_FILE_RANGE_WRITE);
 		pthread_mutex_lock(&c->lock);
 		if (r < 0 && !c->error) {
 			c->error = r;
