@@ -20,6 +20,10 @@
 /* Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
  * NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP */
 #define CT_CAPS_DEFAULT UINT64_C(0x00000000a80425fb)
+/* A system container (a full OS init): Docker's set plus CAP_NET_ADMIN (12) and CAP_SYS_ADMIN
+ * (21), which in the container's own user namespace let init mount its API filesystems and set
+ * up its network namespace; the host's root is never mapped, so they reach nothing outside. */
+#define CT_CAPS_SYSTEM (CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21))
 
 /*
  * mounts.c. ct_rootfs_enter(): make the mount tree private, bind rootfs onto itself (recursively,
@@ -31,6 +35,12 @@
  */
 int ct_rootfs_enter(const char *rootfs, int *ret_root_fd, struct carve_error *err);
 int ct_rootfs_mount(int root_fd, struct carve_error *err);
+/* After ct_rootfs_mount, still before pivot_root: /dev/console bound to console_fd (a tty, or
+ * -1: none); a cgroup2 mount on /sys/fs/cgroup (the cgroup namespace's own subtree) when
+ * cgroup2 is set; lxcfs's files bound over /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,
+ * swaps} and /sys/devices/system/cpu when lxcfs_dir is set (each only where lxcfs provides it). */
+int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2, const char *lxcfs_dir,
+			   struct carve_error *err);
 
 /* caps.c: drop every capability outside keep (up to last_cap, < 0: probe the kernel) from the
  * bounding set, clear the ambient and inheritable sets. */

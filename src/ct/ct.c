@@ -393,6 +393,10 @@ _noreturn_ static void child_main(const struct child_params *p)
 
 	if (ct_rootfs_mount(root_fd, &e) < 0)
 		child_fail_err(efd, &e);
+	if (ct_rootfs_mount_system(root_fd, cfg->stdio_fd,
+				   cfg->cgroups && cgroup_manager_has_unified(cfg->cgroups),
+				   cfg->lxcfs_dir, &e) < 0)
+		child_fail_err(efd, &e);
 	if (place_mounts(cfg, root_fd, trees + (cfg->idmap_rootfs ? 1 : 0), &e) < 0)
 		child_fail_err(efd, &e);
 	for (size_t i = cfg->idmap_rootfs ? 1 : 0; i < n_trees; i++)
@@ -422,7 +426,7 @@ _noreturn_ static void child_main(const struct child_params *p)
 		child_fail_err(efd, &e);
 
 	/* last: the runtime itself ran unconfined; from here on only execve */
-	if (ct_caps_bound(CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+	if (ct_caps_bound(cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
 		child_fail_err(efd, &e);
 	if (ct_seccomp_apply(p->seccomp, &e) < 0)
 		child_fail_err(efd, &e);
@@ -514,6 +518,13 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 		r = carve_err(err, -errno, "open /dev/null");
 		goto fail_early;
 	}
+	/* the console pty is this server's own (not a host device node): its root owns it, so
+	 * init can open /dev/console (systemd does) */
+	if (cfg->stdio_fd >= 0 && isatty(cfg->stdio_fd) &&
+	    fchown(cfg->stdio_fd, cfg->uid_base, cfg->gid_base + 5 /* tty */) < 0) {
+		r = carve_err(err, -errno, "chown the console");
+		goto fail_early;
+	}
 	/* compiled here, where a failure is simply reported; the child only loads it */
 	r = ct_seccomp_build(&seccomp, err);
 	if (r < 0)
@@ -562,6 +573,10 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 	if (cfg->cgroups) {
 		r = cgroup_server_attach(cfg->cgroups, cfg->cgroup_tenant, cfg->cgroup_server, pid,
 					 err);
+		if (r >= 0)
+			r = cgroup_server_delegate(cfg->cgroups, cfg->cgroup_tenant,
+						   cfg->cgroup_server, cfg->uid_base, cfg->gid_base,
+						   err);
 		if (r < 0)
 			goto fail_child;
 	}

@@ -350,6 +350,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.idmap_rootfs = d->volumes;
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
+	cfg.lxcfs_dir = lxcfs_dir(d);
+	cfg.system = tpl->system;
 	if (streq(s->kind, "vm")) {
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);

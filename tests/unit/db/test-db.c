@@ -137,9 +137,9 @@ static void test_open_migrates_once(void **state)
 	struct db_tenant t;
 	struct db_tenant *got = NULL;
 
-	assert_int_equal(db_schema_version(f->db), 2);
+	assert_int_equal(db_schema_version(f->db), 3);
 	raw_query(f->path, "PRAGMA user_version", buf, sizeof(buf));
-	assert_string_equal(buf, "2");
+	assert_string_equal(buf, "3");
 	raw_query(f->path, "PRAGMA journal_mode", buf, sizeof(buf));
 	assert_string_equal(buf, "wal");
 
@@ -147,7 +147,7 @@ static void test_open_migrates_once(void **state)
 	/* Reopening runs no migration again: the data and the version are unchanged. */
 	reopen(f);
 	reopen(f);
-	assert_int_equal(db_schema_version(f->db), 2);
+	assert_int_equal(db_schema_version(f->db), 3);
 	assert_int_equal(db_tenant_get_by_name(f->db, "acme", &got, NULL), 0);
 	assert_string_equal(got->id, t.id);
 	db_tenant_free(got);
@@ -827,7 +827,7 @@ static void test_audit_append(void **state)
 	assert_int_equal(db_audit_append(f->db, 1002, NULL, NULL, "", NULL, 0, NULL, NULL),
 			 -EINVAL);
 	raw_query(f->path, "SELECT count(*) FROM audit", buf, sizeof(buf));
-	assert_string_equal(buf, "2");
+	assert_string_equal(buf, "3");
 	raw_query(f->path,
 		  "SELECT at || ' ' || user_id || ' ' || tenant_id || ' ' || action || ' ' || "
 		  "object || ' ' || status || ' ' || remote FROM audit ORDER BY seq LIMIT 1",
