@@ -38,9 +38,13 @@ int ct_rootfs_mount(int root_fd, struct carve_error *err);
 /* After ct_rootfs_mount, still before pivot_root: /dev/console bound to console_fd (a tty, or
  * -1: none); a cgroup2 mount on /sys/fs/cgroup (the cgroup namespace's own subtree) when
  * cgroup2 is set; lxcfs's files bound over /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,
- * swaps} and /sys/devices/system/cpu when lxcfs_dir is set (each only where lxcfs provides it). */
-int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2, const char *lxcfs_dir,
-			   struct carve_error *err);
+ * swaps} and /sys/devices/system/cpu from the fds of ct_lxcfs_open (each where lxcfs has it). */
+#define CT_LXCFS_FILES 8
+/* Open (O_PATH) lxcfs's files while still the host's root (the run directory above them may be
+ * 0700); a missing one (or lxcfs_dir NULL) gives -EBADF. */
+void ct_lxcfs_open(const char *lxcfs_dir, int fds[CT_LXCFS_FILES]);
+int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2,
+			   const int lxcfs_fds[CT_LXCFS_FILES], struct carve_error *err);
 
 /* caps.c: drop every capability outside keep (up to last_cap, < 0: probe the kernel) from the
  * bounding set, clear the ambient and inheritable sets. */

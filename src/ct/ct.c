@@ -346,6 +346,7 @@ _noreturn_ static void child_main(const struct child_params *p)
 	char *const *envp = cfg->envp ? cfg->envp : default_envp;
 	int stdio_fd = cfg->stdio_fd >= 0 ? cfg->stdio_fd : p->null_fd;
 	int efd = p->efd, root_fd = -EBADF, tree_fd = -EBADF, trees[GO_FDS_MAX];
+	int lxcfs_fds[CT_LXCFS_FILES];
 	size_t n_trees = 0, want = (cfg->idmap_rootfs ? 1 : 0) + cfg->n_mounts;
 	struct carve_error e = CARVE_ERROR_INIT;
 	sigset_t all;
@@ -387,6 +388,7 @@ _noreturn_ static void child_main(const struct child_params *p)
 	if (ct_rootfs_enter(cfg->rootfs, &root_fd, &e) < 0)
 		child_fail_err(efd, &e);
 
+	ct_lxcfs_open(cfg->lxcfs_dir, lxcfs_fds);
 	CHILD_TRY(efd, setresgid(0, 0, 0), "setresgid 0");
 	CHILD_TRY(efd, setresuid(0, 0, 0), "setresuid 0");
 	CHILD_TRY(efd, setgroups(0, NULL), "setgroups");
@@ -395,8 +397,10 @@ _noreturn_ static void child_main(const struct child_params *p)
 		child_fail_err(efd, &e);
 	if (ct_rootfs_mount_system(root_fd, cfg->stdio_fd,
 				   cfg->cgroups && cgroup_manager_has_unified(cfg->cgroups),
-				   cfg->lxcfs_dir, &e) < 0)
+				   lxcfs_fds, &e) < 0)
 		child_fail_err(efd, &e);
+	for (size_t i = 0; i < CT_LXCFS_FILES; i++)
+		safe_close(lxcfs_fds[i]);
 	if (place_mounts(cfg, root_fd, trees + (cfg->idmap_rootfs ? 1 : 0), &e) < 0)
 		child_fail_err(efd, &e);
 	for (size_t i = cfg->idmap_rootfs ? 1 : 0; i < n_trees; i++)

@@ -316,14 +316,28 @@ int ct_rootfs_mount(int root_fd, struct carve_error *err)
 			MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", err);
 }
 
-int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2, const char *lxcfs_dir,
-			   struct carve_error *err)
+static const char *const lxcfs_files[CT_LXCFS_FILES] = {
+	"proc/cpuinfo", "proc/meminfo",	  "proc/stat",	"proc/uptime",
+	"proc/loadavg", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu",
+};
+
+void ct_lxcfs_open(const char *lxcfs_dir, int fds[CT_LXCFS_FILES])
 {
-	static const char *const lxcfs_files[] = {
-		"proc/cpuinfo", "proc/meminfo",	  "proc/stat",	"proc/uptime",
-		"proc/loadavg", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu",
-	};
-	char src[PATH_MAX], buf[FD_PATH_MAX];
+	char src[PATH_MAX];
+
+	for (size_t i = 0; i < CT_LXCFS_FILES; i++) {
+		fds[i] = -EBADF;
+		if (!lxcfs_dir)
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", lxcfs_dir, lxcfs_files[i]);
+		fds[i] = open(src, O_PATH | O_CLOEXEC);
+	}
+}
+
+int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2,
+			   const int lxcfs_fds[CT_LXCFS_FILES], struct carve_error *err)
+{
+	char buf[FD_PATH_MAX];
 	int r;
 
 	if (console_fd >= 0 && isatty(console_fd)) {
@@ -349,16 +363,11 @@ int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2, const char
 		if (r < 0)
 			return r;
 	}
-	if (!lxcfs_dir)
-		return 0;
-	for (size_t i = 0; i < ELEMENTSOF(lxcfs_files); i++) {
-		struct stat st;
-
-		snprintf(src, sizeof(src), "%s/%s", lxcfs_dir, lxcfs_files[i]);
-		if (stat(src, &st) < 0)
+	for (size_t i = 0; lxcfs_fds && i < CT_LXCFS_FILES; i++) {
+		if (lxcfs_fds[i] < 0)
 			continue; /* this lxcfs does not provide it */
-		r = mount_at(root_fd, lxcfs_files[i], CREATE_NONE, 0, src, NULL, MS_BIND, NULL,
-			     err);
+		r = mount_at(root_fd, lxcfs_files[i], CREATE_NONE, 0, fd_path(lxcfs_fds[i], buf),
+			     NULL, MS_BIND, NULL, err);
 		if (r == -ENOENT) {
 			carve_err_clear(err);
 			continue;
