@@ -200,7 +200,8 @@ int storage_tar_extract(int tar_fd, int root_fd, uint64_t max_bytes, storage_pro
 			void *userdata, struct storage_tar_stats *ret_stats,
 			struct carve_error *err);
 /* Clean an archive member name into out: "./a//b/" -> "a/b", "." -> "". -EPERM for an absolute
- * name or a ".." component, -ENAMETOOLONG if it does not fit. */
+ * name or a ".." component, -ENAMETOOLONG if it does not fit (the message does not repeat the
+ * name: callers prefix it). */
 int storage_tar_path_clean(const char *in, char *out, size_t len, struct carve_error *err);
 
 #endif

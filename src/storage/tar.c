@@ -190,16 +190,15 @@ int storage_tar_path_clean(const char *in, char *out, size_t len, struct carve_e
 	size_t o = 0;
 
 	if (in[0] == '/')
-		return carve_err(err, -EPERM, "'%s': absolute path", in);
+		return carve_err(err, -EPERM, "absolute path");
 	for (const char *p = in; *p;) {
 		size_t n = strcspn(p, "/");
 
 		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return carve_err(err, -EPERM, "'%s': '..' component", in);
+			return carve_err(err, -EPERM, "'..' component");
 		if (n > 0 && !(n == 1 && p[0] == '.')) {
 			if (o + n + 2 > len)
-				return carve_err(err, -ENAMETOOLONG, "'%.64s...': name too long",
-						 in);
+				return carve_err(err, -ENAMETOOLONG, "name too long");
 			if (o > 0)
 				out[o++] = '/';
 			memcpy(out + o, p, n);
@@ -591,7 +590,8 @@ static int extract_entry(struct extract *x, struct reader *rd, struct entry *e,
 
 		r = storage_tar_path_clean(e->link, target, sizeof(target), err);
 		if (r < 0)
-			return carve_err_prefix(err, "entry '%s': hard link", e->name);
+			return carve_err_prefix(err, "entry '%s': hard link to '%.200s'", e->name,
+						e->link);
 		if (!target[0])
 			return carve_err(err, -EPERM, "entry '%s': hard link to the root", e->name);
 		src_dir = open_parent(x->root_fd, target, false, &src_name, e->name, err);
@@ -759,7 +759,7 @@ int storage_tar_extract(int tar_fd, int root_fd, uint64_t max_bytes, storage_pro
 			}
 			r = storage_tar_path_clean(raw, e->name, sizeof(e->name), err);
 			if (r < 0) {
-				carve_err_prefix(err, "entry");
+				carve_err_prefix(err, "entry '%.200s'", raw);
 				goto out;
 			}
 			e->type = type;
