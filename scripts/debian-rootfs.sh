@@ -90,8 +90,10 @@ rm -f "$root/var/lib/dbus/machine-id"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 if [ "$init" = sysvinit ]; then
 	# only the console getty; tty1-6 do not exist in a container
-	sed -i -e 's/^\([1-6]\):/#\1:/' "$root/etc/inittab"
+	sed -i -e 's/^\([1-6]\):/#\1:/' -e '/^p[fno]::/d' "$root/etc/inittab"
 	echo "co:2345:respawn:/sbin/getty --noclear 115200 console" >>"$root/etc/inittab"
+	# carve stops sysvinit with SIGPWR (a power failure): make that a halt, as LXC does
+	echo "pf::powerwait:/sbin/shutdown -h now" >>"$root/etc/inittab"
 fi
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
 # The runtime provides /dev, /proc, /sys and /run: ship them empty.
