@@ -20,10 +20,12 @@
 /* Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
  * NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP */
 #define CT_CAPS_DEFAULT UINT64_C(0x00000000a80425fb)
-/* A system container (a full OS init): Docker's set plus CAP_NET_ADMIN (12) and CAP_SYS_ADMIN
- * (21), which in the container's own user namespace let init mount its API filesystems and set
- * up its network namespace; the host's root is never mapped, so they reach nothing outside. */
-#define CT_CAPS_SYSTEM (CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21))
+/* A system container (a full OS init): Docker's set plus CAP_NET_ADMIN (12), CAP_SYS_ADMIN (21)
+ * and CAP_SYS_BOOT (22), which in the container's own user namespace let init mount its API
+ * filesystems, set up its network namespace and halt (reboot(2) in a child pid namespace only
+ * ends that namespace's init); the host's root is never mapped, so they reach nothing outside. */
+#define CT_CAPS_SYSTEM \
+	(CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21) | (UINT64_C(1) << 22))
 
 /*
  * mounts.c. ct_rootfs_enter(): make the mount tree private, bind rootfs onto itself (recursively,

@@ -179,21 +179,22 @@ static int inspect_tree(int root_fd, struct import_op *op, struct carve_error *e
 				       "init '%s': not an executable file in the archive", init);
 	bool systemd = same_file(root_fd, init, "lib/systemd/systemd") ||
 		       same_file(root_fd, init, "usr/lib/systemd/systemd");
+	bool busybox = same_file(root_fd, init, "bin/busybox");
+	cleanup_close int inittab = open_in_root(root_fd, "etc/inittab", O_PATH);
+	bool sysvinit = !systemd && !busybox && inittab >= 0;
 
+	/* a full OS init (systemd, sysvinit) mounts its API filesystems and halts with reboot(2) */
 	if (op->system < 0)
-		op->system = systemd;
+		op->system = systemd || sysvinit;
 	if (!op->stop_signal) {
 		if (systemd)
 			op->stop_signal = SIGRTMIN + 3; /* systemd: halt */
-		else if (same_file(root_fd, init, "bin/busybox"))
+		else if (busybox)
 			op->stop_signal = SIGUSR2; /* busybox init: poweroff */
-		else {
-			cleanup_close int tab = open_in_root(root_fd, "etc/inittab", O_PATH);
-
+		else
 			/* sysvinit: power failure, which the template's inittab turns into a
 			 * halt; anything else gets SIGTERM */
-			op->stop_signal = tab >= 0 ? SIGPWR : SIGTERM;
-		}
+			op->stop_signal = sysvinit ? SIGPWR : SIGTERM;
 	}
 	if (!op->os[0]) {
 		cleanup_free char *buf = NULL;

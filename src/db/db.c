@@ -150,8 +150,8 @@ static const char *const migrations[] = {
 	"  object TEXT NOT NULL,"
 	"  message TEXT NOT NULL"
 	");",
-	/* templates that boot a full OS init (systemd): init keeps CAP_SYS_ADMIN and CAP_NET_ADMIN
-	 * inside its user namespace */
+	/* templates that boot a full OS init (systemd, sysvinit): init keeps CAP_SYS_ADMIN,
+	 * CAP_NET_ADMIN and CAP_SYS_BOOT inside its user namespace */
 	"ALTER TABLE templates ADD COLUMN system INTEGER NOT NULL DEFAULT 0;",
 };
 
