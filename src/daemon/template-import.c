@@ -289,8 +289,11 @@ static int import_task(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			carve_err(err, r, "run dir too long");
 			goto fail;
 		}
-		if (storage_volume_exists(d->pool, volume) > 0) {
-			r = carve_err(err, -EEXIST, "volume '%s' already exists", volume);
+		/* no template of this name exists (the API checked): a volume of that name is
+		 * what a failed delete left behind */
+		if (storage_volume_exists(d->pool, volume) > 0 &&
+		    storage_volume_destroy(d->pool, volume, err) < 0) {
+			r = carve_err_prefix(err, "remove the leftover volume '%s'", volume);
 			goto fail;
 		}
 		r = mkdir_p(dir, 0700);
