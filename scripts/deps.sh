@@ -8,6 +8,7 @@ pkgs=(
 	libseccomp-dev libcmocka-dev libzstd-dev
 	busybox-static xfsprogs e2fsprogs qemu-system-x86 qemu-utils dosfstools mtools
 	jq curl iproute2 util-linux procps python3 nftables dnsmasq-base iperf3 fio
+	debootstrap lxcfs zstd bc
 )
 missing=()
 for p in "${pkgs[@]}"; do

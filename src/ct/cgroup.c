@@ -32,7 +32,7 @@
 #include "ct/cgroup.h"
 
 #define CPU_PERIOD_US 100000ULL
-#define V1_MAX_HIERARCHIES 8
+#define V1_MAX_HIERARCHIES 10
 #define KILL_ROUNDS 200 /* x 10 ms */
 #define RMDIR_ROUNDS 100 /* x 10 ms */
 #define FREEZE_ROUNDS 100 /* x 10 ms */
@@ -210,17 +210,62 @@ static void kill_pid(pid_t pid)
 	(void)kill(pid, SIGKILL);
 }
 
-/* Number of pids in <dir>/<rel>/cgroup.procs (0 if the cgroup is gone). */
+/* Number of pids in <dir>/<rel>/cgroup.procs and in the cgroups below it (a delegated subtree:
+ * systemd in a container makes its own); 0 if the cgroup is gone. */
 static int procs_count(const char *dir, const char *rel, void (*fn)(pid_t pid))
 {
 	cleanup_free char *buf = NULL;
-	int r = cg_read(dir, rel, "cgroup.procs", &buf);
+	cleanup_closedir DIR *d = NULL;
+	char p[PATH_MAX];
+	struct dirent *de;
+	int r = cg_read(dir, rel, "cgroup.procs", &buf), n;
 
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
-	return for_each_pid(buf, fn);
+	n = for_each_pid(buf, fn);
+	if (path_join(p, sizeof(p), dir, rel, NULL) < 0 || !(d = opendir(p)))
+		return n;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (path_join(sub, sizeof(sub), rel, de->d_name, NULL) < 0)
+			continue;
+		r = procs_count(dir, sub, fn);
+		if (r > 0)
+			n += r;
+	}
+	return n;
+}
+
+/* rmdir <dir>/<rel> and every cgroup below it, deepest first. */
+static int cg_rmdir_tree(struct cgroup_manager *m, const char *dir, const char *rel)
+{
+	cleanup_closedir DIR *d = NULL;
+	char p[PATH_MAX];
+	struct dirent *de;
+
+	if (path_join(p, sizeof(p), dir, rel, NULL) < 0)
+		return -ENAMETOOLONG;
+	d = opendir(p);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+		int r;
+
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (path_join(sub, sizeof(sub), rel, de->d_name, NULL) < 0)
+			return -ENAMETOOLONG;
+		r = cg_rmdir_tree(m, dir, sub);
+		if (r < 0)
+			return r;
+	}
+	return cg_rmdir(m, dir, rel);
 }
 
 static const struct hierarchy *find_hier(const struct cgroup_manager *m, const char *controller)
@@ -233,8 +278,8 @@ static const struct hierarchy *find_hier(const struct cgroup_manager *m, const c
 
 /* v1 */
 
-static const char *const v1_controllers[] = {"cpu",   "cpuacct", "memory", "pids",
-					     "blkio", "freezer", "devices"};
+static const char *const v1_controllers[] = {"cpu",   "cpuacct", "memory",  "pids",
+					     "blkio", "freezer", "devices", "cpuset"};
 
 static int v1_setup(struct cgroup_manager *m, struct carve_error *err)
 {
@@ -267,13 +312,204 @@ static int v1_setup(struct cgroup_manager *m, struct carve_error *err)
 	if (m->n_hier == 0)
 		return carve_err(err, -ENOENT, "cgroup root '%s': no v1 controller hierarchy found",
 				 m->root);
+	/* a hybrid host's cgroup2 tree (systemd's "unified"): servers get a cgroup there too, so
+	 * a container's init (systemd) finds a delegated cgroup2 subtree of its own */
+	{
+		char p[PATH_MAX];
+		struct statfs sfs;
+		struct stat st;
+
+		if (path_join(p, sizeof(p), m->root, "unified", NULL) == 0 && stat(p, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && statfs(p, &sfs) == 0 &&
+		    (sfs.f_type == CGROUP2_SUPER_MAGIC || m->fake) &&
+		    m->n_hier < V1_MAX_HIERARCHIES) {
+			m->hier[m->n_hier].controller = strdup("unified");
+			m->hier[m->n_hier].path = strdup(p);
+			if (!m->hier[m->n_hier].controller || !m->hier[m->n_hier].path)
+				return carve_err(err, -ENOMEM, "out of memory");
+			m->n_hier++;
+		}
+	}
 	return 0;
+}
+
+/* --- cpusets -------------------------------------------------------------------------------- */
+
+/* "0-3,8,10-11" -> set[]; -EINVAL for anything else */
+int cgroup_cpulist_parse(const char *s, bool set[CGROUP_CPUS_MAX])
+{
+	memset(set, 0, CGROUP_CPUS_MAX * sizeof(bool));
+	for (const char *p = s; *p && *p != '\n';) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b;
+
+		if (end == p || a >= CGROUP_CPUS_MAX)
+			return -EINVAL;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || b >= CGROUP_CPUS_MAX || b < a)
+				return -EINVAL;
+			p = end;
+		}
+		for (unsigned long i = a; i <= b; i++)
+			set[i] = true;
+		if (*p == ',')
+			p++;
+		else if (*p && *p != '\n')
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int cgroup_cpulist_format(const bool set[CGROUP_CPUS_MAX], char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < CGROUP_CPUS_MAX; i++) {
+		size_t j = i;
+		int k;
+
+		if (!set[i])
+			continue;
+		while (j + 1 < CGROUP_CPUS_MAX && set[j + 1])
+			j++;
+		k = j == i ? snprintf(buf + o, len - o, "%s%zu", o ? "," : "", i)
+			   : snprintf(buf + o, len - o, "%s%zu-%zu", o ? "," : "", i, j);
+		if (k < 0 || (size_t)k >= len - o)
+			return -ENAMETOOLONG;
+		o += (size_t)k;
+		i = j;
+	}
+	return 0;
+}
+
+int cgroup_cpuset_pick(const char *allowed, const unsigned load[CGROUP_CPUS_MAX], uint32_t n,
+		       char *buf, size_t len)
+{
+	bool ok[CGROUP_CPUS_MAX], pick[CGROUP_CPUS_MAX] = {false};
+	uint32_t have = 0;
+	int r = cgroup_cpulist_parse(allowed, ok);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < CGROUP_CPUS_MAX; i++)
+		have += ok[i];
+	if (have == 0)
+		return -ENOENT;
+	if (n == 0 || n >= have)
+		return cgroup_cpulist_format(ok, buf, len);
+	/* n times: the allowed CPU with the fewest servers on it, the lowest number on a tie */
+	for (uint32_t k = 0; k < n; k++) {
+		size_t best = CGROUP_CPUS_MAX;
+
+		for (size_t i = 0; i < CGROUP_CPUS_MAX; i++)
+			if (ok[i] && !pick[i] && (best == CGROUP_CPUS_MAX || load[i] < load[best]))
+				best = i;
+		pick[best] = true;
+	}
+	return cgroup_cpulist_format(pick, buf, len);
+}
+
+/* How many servers (other than skip_rel) are pinned to each CPU: every
+ * <dir>/<prefix>/<tenant>/<server>/<file>. */
+static void cpuset_load(const struct cgroup_manager *m, const char *dir, const char *file,
+			const char *skip_rel, unsigned load[CGROUP_CPUS_MAX])
+{
+	cleanup_closedir DIR *td = NULL;
+	char p[PATH_MAX];
+	struct dirent *t;
+
+	memset(load, 0, CGROUP_CPUS_MAX * sizeof(unsigned));
+	if (path_join(p, sizeof(p), dir, m->prefix, NULL) < 0 || !(td = opendir(p)))
+		return;
+	while ((t = readdir(td))) {
+		cleanup_closedir DIR *sd = NULL;
+		char tp[PATH_MAX];
+		struct dirent *sv;
+
+		if (t->d_type != DT_DIR || !name_is_valid(t->d_name) ||
+		    path_join(tp, sizeof(tp), p, t->d_name, NULL) < 0 || !(sd = opendir(tp)))
+			continue;
+		while ((sv = readdir(sd))) {
+			cleanup_free char *s = NULL;
+			char rel[PATH_MAX];
+			bool set[CGROUP_CPUS_MAX];
+
+			if (sv->d_type != DT_DIR || !name_is_valid(sv->d_name))
+				continue;
+			snprintf(rel, sizeof(rel), "%s/%s/%s", m->prefix, t->d_name, sv->d_name);
+			if (streq(rel, skip_rel) || cg_read(dir, rel, file, &s) < 0 ||
+			    cgroup_cpulist_parse(s, set) < 0)
+				continue;
+			for (size_t i = 0; i < CGROUP_CPUS_MAX; i++)
+				load[i] += set[i];
+		}
+	}
+}
+
+/* The parent of rel ("a/b/c" -> "a/b", "a" -> ".": the root). */
+static const char *parent_of(const char *rel, char *buf, size_t len)
+{
+	const char *slash = strrchr(rel, '/');
+
+	if (!slash)
+		return "."; /* the hierarchy's root */
+	snprintf(buf, len, "%.*s", (int)(slash - rel), rel);
+	return buf;
+}
+
+/* v1 cpuset cgroups start with no CPUs and no memory nodes (nothing can join them): copy the
+ * parent's where rel has none. A tree without cpuset files at the parent (a fake tree) is left
+ * alone. */
+static int v1_cpuset_inherit(struct cgroup_manager *m, const char *dir, const char *rel,
+			     struct carve_error *err)
+{
+	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+	char pbuf[PATH_MAX];
+	const char *parent = parent_of(rel, pbuf, sizeof(pbuf));
+
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		cleanup_free char *pv = NULL, *v = NULL;
+
+		if (cg_read(dir, parent, files[i], &pv) < 0 || !pv[strspn(pv, " \n")])
+			continue;
+		if (cg_read(dir, rel, files[i], &v) == 0 && v[strspn(v, " \n")])
+			continue;
+		pv[strcspn(pv, "\n")] = '\0';
+		if (cg_write(m, dir, rel, files[i], pv, err) < 0)
+			return err ? err->code : -EIO;
+	}
+	return 0;
+}
+
+/* A server's CPUs: vcpus of those its parent allows, the least used by other servers. */
+static int set_cpuset(struct cgroup_manager *m, const char *dir, const char *rel,
+		      const char *allowed_file, uint32_t vcpus, struct carve_error *err)
+{
+	cleanup_free char *allowed = NULL;
+	unsigned load[CGROUP_CPUS_MAX];
+	char pbuf[PATH_MAX], cpus[4096];
+	const char *parent = parent_of(rel, pbuf, sizeof(pbuf));
+	int r;
+
+	if (cg_read(dir, parent, allowed_file, &allowed) < 0 || !allowed[strspn(allowed, " \n")])
+		return 0; /* no cpuset here */
+	cpuset_load(m, dir, "cpuset.cpus", rel, load);
+	r = cgroup_cpuset_pick(allowed, load, vcpus, cpus, sizeof(cpus));
+	if (r < 0)
+		return carve_err(err, r, "cpuset: cannot pick %u CPUs of '%s'", vcpus, allowed);
+	return cg_write(m, dir, rel, "cpuset.cpus", cpus, err);
 }
 
 static int v1_prepare_parent(struct cgroup_manager *m, const char *parent_rel,
 			     struct carve_error *err)
 {
-	return 0;
+	const struct hierarchy *h = find_hier(m, "cpuset");
+
+	return h ? v1_cpuset_inherit(m, h->path, parent_rel, err) : 0;
 }
 
 static int v1_set_memory(struct cgroup_manager *m, const char *dir, const char *rel, uint64_t max,
@@ -386,6 +622,14 @@ static int v1_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 			return r;
 	} else if (l->pids_max)
 		return carve_err(err, -EOPNOTSUPP, "pids limit: no pids controller");
+	if ((h = find_hier(m, "cpuset"))) {
+		/* mems (and cpus) from the parent first: nothing can join an empty cpuset */
+		r = v1_cpuset_inherit(m, h->path, rel, err);
+		if (r >= 0 && !tenant)
+			r = set_cpuset(m, h->path, rel, "cpuset.cpus", l->vcpus, err);
+		if (r < 0)
+			return r;
+	}
 	return v1_set_io(m, rel, l, err);
 }
 
@@ -496,7 +740,7 @@ static bool word_in(const char *list, const char *word)
 static int v2_prepare_parent(struct cgroup_manager *m, const char *parent_rel,
 			     struct carve_error *err)
 {
-	static const char *const wanted[] = {"cpu", "memory", "pids", "io"};
+	static const char *const wanted[] = {"cpu", "memory", "pids", "io", "cpuset"};
 	cleanup_free char *avail = NULL, *enabled = NULL;
 	char buf[64] = "";
 	size_t n = 0;
@@ -598,7 +842,10 @@ static int v2_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 	r = cg_write(m, m->root, rel, "pids.max", v, err);
 	if (r < 0)
 		return r;
-	return v2_set_io(m, rel, l, err);
+	r = v2_set_io(m, rel, l, err);
+	if (r < 0 || tenant || !file_exists(m->root, rel, "cpuset.cpus"))
+		return r;
+	return set_cpuset(m, m->root, rel, "cpuset.cpus.effective", l->vcpus, err);
 }
 
 /* Value of key in a flat keyed file ("populated 1\nfrozen 0\n"), or -ENOENT. */
@@ -931,7 +1178,7 @@ int cgroup_server_destroy(struct cgroup_manager *m, const char *tenant, const ch
 	for (size_t i = 0; i < m->n_hier; i++) {
 		/* a killed task leaves its cgroup only once it is fully gone: EBUSY for a while */
 		for (int round = 0;; round++) {
-			r = cg_rmdir(m, m->hier[i].path, rel);
+			r = cg_rmdir_tree(m, m->hier[i].path, rel);
 			if (r != -EBUSY || round >= RMDIR_ROUNDS)
 				break;
 			sleep_ms(10);
@@ -944,6 +1191,36 @@ int cgroup_server_destroy(struct cgroup_manager *m, const char *tenant, const ch
 		if (r < 0 && r != -EBUSY && r != -ENOTEMPTY)
 			return carve_err(err, r, "cgroup '%s': rmdir '%s/%s'", tenant_rel,
 					 m->hier[i].path, tenant_rel);
+	}
+	return 0;
+}
+
+bool cgroup_manager_has_unified(const struct cgroup_manager *m)
+{
+	return m->backend == CGROUP_BACKEND_V2 || find_hier(m, "unified");
+}
+
+int cgroup_server_delegate(struct cgroup_manager *m, const char *tenant, const char *server,
+			   uid_t uid, gid_t gid, struct carve_error *err)
+{
+	static const char *const files[] = {NULL, "cgroup.procs", "cgroup.threads",
+					    "cgroup.subtree_control"};
+	char rel[PATH_MAX], p[PATH_MAX];
+	int r;
+
+	r = check_names(tenant, server, err);
+	if (r < 0)
+		return r;
+	rel_path(m, tenant, server, rel, sizeof(rel));
+	for (size_t i = 0; i < m->n_hier; i++) {
+		if (!streq(m->hier[i].controller, "") && !streq(m->hier[i].controller, "unified"))
+			continue;
+		for (size_t f = 0; f < ELEMENTSOF(files); f++) {
+			if (path_join(p, sizeof(p), m->hier[i].path, rel, files[f]) < 0)
+				return carve_err(err, -ENAMETOOLONG, "cgroup '%s': too long", rel);
+			if (lchown(p, uid, gid) < 0 && (errno != ENOENT || !files[f]))
+				return carve_err(err, -errno, "cgroup '%s': delegate '%s'", rel, p);
+		}
 	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include "base/err.h"
 
@@ -75,6 +76,30 @@ int cgroup_server_populated(struct cgroup_manager *m, const char *tenant, const 
  * Missing cgroups are not an error. */
 int cgroup_server_destroy(struct cgroup_manager *m, const char *tenant, const char *server,
 			  struct carve_error *err);
+/* Hand the server's cgroup2 directory (v2, or the hybrid "unified" tree of a v1 host) to uid/gid,
+ * as systemd's delegation rules ask (the directory, cgroup.procs, cgroup.threads,
+ * cgroup.subtree_control), so a container's init manages its own subtree. No-op without one. */
+int cgroup_server_delegate(struct cgroup_manager *m, const char *tenant, const char *server,
+			   uid_t uid, gid_t gid, struct carve_error *err);
+/* Whether servers get a cgroup2 directory (v2, or v1 with a hybrid "unified" tree). */
+bool cgroup_manager_has_unified(const struct cgroup_manager *m);
+
+/*
+ * cpusets: a server with fewer vCPUs than its parent allows is pinned to that many CPUs, the
+ * ones the fewest other servers of this carved are pinned to (ties to the lowest number), so
+ * sched_getaffinity (nproc) inside shows its vCPUs and servers spread over the host like Incus
+ * balances them. v1: the cpuset hierarchy, each level's cpus and mems copied from its parent;
+ * v2: cpuset.cpus below cpuset.cpus.effective of the tenant. Two servers started at the same
+ * moment may pick the same CPUs; the next start evens it out.
+ */
+#define CGROUP_CPUS_MAX 1024
+int cgroup_cpulist_parse(const char *s, bool set[CGROUP_CPUS_MAX]);
+int cgroup_cpulist_format(const bool set[CGROUP_CPUS_MAX], char *buf, size_t len);
+/* Pick n of the allowed CPUs (a cpulist) by load[] (servers per CPU), as a cpulist in buf;
+ * n == 0 or n >= the allowed count: all of them. -EINVAL for a bad list, -ENOENT if empty. */
+int cgroup_cpuset_pick(const char *allowed, const unsigned load[CGROUP_CPUS_MAX], uint32_t n,
+		       char *buf, size_t len);
+
 /* Caps for a whole tenant (the tenant cgroup). */
 int cgroup_tenant_set_limits(struct cgroup_manager *m, const char *tenant,
 			     const struct cgroup_limits *limits, struct carve_error *err);

@@ -20,6 +20,12 @@
 /* Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
  * NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP */
 #define CT_CAPS_DEFAULT UINT64_C(0x00000000a80425fb)
+/* A system container (a full OS init): Docker's set plus CAP_NET_ADMIN (12), CAP_SYS_ADMIN (21)
+ * and CAP_SYS_BOOT (22), which in the container's own user namespace let init mount its API
+ * filesystems, set up its network namespace and halt (reboot(2) in a child pid namespace only
+ * ends that namespace's init); the host's root is never mapped, so they reach nothing outside. */
+#define CT_CAPS_SYSTEM \
+	(CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21) | (UINT64_C(1) << 22))
 
 /*
  * mounts.c. ct_rootfs_enter(): make the mount tree private, bind rootfs onto itself (recursively,
@@ -31,6 +37,16 @@
  */
 int ct_rootfs_enter(const char *rootfs, int *ret_root_fd, struct carve_error *err);
 int ct_rootfs_mount(int root_fd, struct carve_error *err);
+/* After ct_rootfs_mount, still before pivot_root: /dev/console bound to console_fd (a tty, or
+ * -1: none); a cgroup2 mount on /sys/fs/cgroup (the cgroup namespace's own subtree) when
+ * cgroup2 is set; lxcfs's files bound over /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,
+ * swaps} and /sys/devices/system/cpu from the fds of ct_lxcfs_open (each where lxcfs has it). */
+#define CT_LXCFS_FILES 8
+/* Open (O_PATH) lxcfs's files while still the host's root (the run directory above them may be
+ * 0700); a missing one (or lxcfs_dir NULL) gives -EBADF. */
+void ct_lxcfs_open(const char *lxcfs_dir, int fds[CT_LXCFS_FILES]);
+int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2,
+			   const int lxcfs_fds[CT_LXCFS_FILES], struct carve_error *err);
 
 /* caps.c: drop every capability outside keep (up to last_cap, < 0: probe the kernel) from the
  * bounding set, clear the ambient and inheritable sets. */

@@ -346,6 +346,7 @@ _noreturn_ static void child_main(const struct child_params *p)
 	char *const *envp = cfg->envp ? cfg->envp : default_envp;
 	int stdio_fd = cfg->stdio_fd >= 0 ? cfg->stdio_fd : p->null_fd;
 	int efd = p->efd, root_fd = -EBADF, tree_fd = -EBADF, trees[GO_FDS_MAX];
+	int lxcfs_fds[CT_LXCFS_FILES];
 	size_t n_trees = 0, want = (cfg->idmap_rootfs ? 1 : 0) + cfg->n_mounts;
 	struct carve_error e = CARVE_ERROR_INIT;
 	sigset_t all;
@@ -387,12 +388,19 @@ _noreturn_ static void child_main(const struct child_params *p)
 	if (ct_rootfs_enter(cfg->rootfs, &root_fd, &e) < 0)
 		child_fail_err(efd, &e);
 
+	ct_lxcfs_open(cfg->lxcfs_dir, lxcfs_fds);
 	CHILD_TRY(efd, setresgid(0, 0, 0), "setresgid 0");
 	CHILD_TRY(efd, setresuid(0, 0, 0), "setresuid 0");
 	CHILD_TRY(efd, setgroups(0, NULL), "setgroups");
 
 	if (ct_rootfs_mount(root_fd, &e) < 0)
 		child_fail_err(efd, &e);
+	if (ct_rootfs_mount_system(root_fd, cfg->stdio_fd,
+				   cfg->cgroups && cgroup_manager_has_unified(cfg->cgroups),
+				   lxcfs_fds, &e) < 0)
+		child_fail_err(efd, &e);
+	for (size_t i = 0; i < CT_LXCFS_FILES; i++)
+		safe_close(lxcfs_fds[i]);
 	if (place_mounts(cfg, root_fd, trees + (cfg->idmap_rootfs ? 1 : 0), &e) < 0)
 		child_fail_err(efd, &e);
 	for (size_t i = cfg->idmap_rootfs ? 1 : 0; i < n_trees; i++)
@@ -422,7 +430,7 @@ _noreturn_ static void child_main(const struct child_params *p)
 		child_fail_err(efd, &e);
 
 	/* last: the runtime itself ran unconfined; from here on only execve */
-	if (ct_caps_bound(CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+	if (ct_caps_bound(cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
 		child_fail_err(efd, &e);
 	if (ct_seccomp_apply(p->seccomp, &e) < 0)
 		child_fail_err(efd, &e);
@@ -514,6 +522,13 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 		r = carve_err(err, -errno, "open /dev/null");
 		goto fail_early;
 	}
+	/* the console pty is this server's own (not a host device node): its root owns it, so
+	 * init can open /dev/console (systemd does) */
+	if (cfg->stdio_fd >= 0 && isatty(cfg->stdio_fd) &&
+	    fchown(cfg->stdio_fd, cfg->uid_base, cfg->gid_base + 5 /* tty */) < 0) {
+		r = carve_err(err, -errno, "chown the console");
+		goto fail_early;
+	}
 	/* compiled here, where a failure is simply reported; the child only loads it */
 	r = ct_seccomp_build(&seccomp, err);
 	if (r < 0)
@@ -562,6 +577,10 @@ int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *er
 	if (cfg->cgroups) {
 		r = cgroup_server_attach(cfg->cgroups, cfg->cgroup_tenant, cfg->cgroup_server, pid,
 					 err);
+		if (r >= 0)
+			r = cgroup_server_delegate(cfg->cgroups, cfg->cgroup_tenant,
+						   cfg->cgroup_server, cfg->uid_base, cfg->gid_base,
+						   err);
 		if (r < 0)
 			goto fail_child;
 	}

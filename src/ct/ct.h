@@ -53,6 +53,10 @@ struct ct_config {
 	const struct ct_mount *mounts; /* extra mounts, placed in order after /proc /sys /dev
 					  /run; at most CT_MOUNTS_MAX */
 	size_t n_mounts;
+	bool system; /* a full OS init: keep CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SYS_BOOT in the
+			user namespace besides Docker's set (CT_CAPS_SYSTEM) */
+	const char *lxcfs_dir; /* a running lxcfs's mount point: its proc and sys files are bound
+				  over the container's (NULL: the kernel's, i.e. the host's view) */
 };
 
 /*

@@ -137,7 +137,7 @@ _noreturn_ static void process_main(const struct exec_params *p, pid_t helper)
 		close_all_fds(keep, ELEMENTSOF(keep));
 	}
 
-	if (ct_caps_bound(CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+	if (ct_caps_bound(cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
 		fail_err(efd, &e);
 	if (ct_seccomp_apply(p->seccomp, &e) < 0)
 		fail_err(efd, &e);

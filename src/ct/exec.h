@@ -36,6 +36,7 @@ struct ct_exec_config {
 	struct cgroup_manager *cgroups; /* NULL: stay in the caller's cgroups */
 	const char *cgroup_tenant;
 	const char *cgroup_server;
+	bool system; /* the same capability set as a system container's init (ct.h) */
 };
 
 /* *ret_pid: the helper's host pid (reap it; SIGKILL to it kills the process too). ret_inner_pid

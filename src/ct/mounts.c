@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <limits.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -313,4 +314,66 @@ int ct_rootfs_mount(int root_fd, struct carve_error *err)
 		return r;
 	return mount_at(root_fd, "run", CREATE_DIR, 0755, "tmpfs", "tmpfs",
 			MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", err);
+}
+
+static const char *const lxcfs_files[CT_LXCFS_FILES] = {
+	"proc/cpuinfo", "proc/meminfo",	  "proc/stat",	"proc/uptime",
+	"proc/loadavg", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu",
+};
+
+void ct_lxcfs_open(const char *lxcfs_dir, int fds[CT_LXCFS_FILES])
+{
+	char src[PATH_MAX];
+
+	for (size_t i = 0; i < CT_LXCFS_FILES; i++) {
+		fds[i] = -EBADF;
+		if (!lxcfs_dir)
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", lxcfs_dir, lxcfs_files[i]);
+		fds[i] = open(src, O_PATH | O_CLOEXEC);
+	}
+}
+
+int ct_rootfs_mount_system(int root_fd, int console_fd, bool cgroup2,
+			   const int lxcfs_fds[CT_LXCFS_FILES], struct carve_error *err)
+{
+	char buf[FD_PATH_MAX];
+	int r;
+
+	if (console_fd >= 0 && isatty(console_fd)) {
+		char tty[64];
+		ssize_t n = readlink(fd_path(console_fd, buf), tty, sizeof(tty) - 1);
+
+		/* /dev is our own tmpfs: the pty slave appears as the console. Bound by its path
+		 * ("/dev/pts/N" in our copy of the host's mounts): the fd itself belongs to a mount
+		 * of the parent namespace, which mount(2) refuses to bind */
+		if (n <= 0 || (size_t)n >= sizeof(tty) - 1)
+			return carve_err(err, n < 0 ? -errno : -ENAMETOOLONG,
+					 "console: readlink: %s",
+					 strerror(n < 0 ? errno : ENAMETOOLONG));
+		tty[n] = '\0';
+		r = mount_at(root_fd, "dev/console", CREATE_FILE, 0600, tty, NULL, MS_BIND, NULL,
+			     err);
+		if (r < 0)
+			return r;
+	}
+	if (cgroup2) {
+		r = mount_at(root_fd, "sys/fs/cgroup", CREATE_NONE, 0, "cgroup2", "cgroup2",
+			     MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; lxcfs_fds && i < CT_LXCFS_FILES; i++) {
+		if (lxcfs_fds[i] < 0)
+			continue; /* this lxcfs does not provide it */
+		r = mount_at(root_fd, lxcfs_files[i], CREATE_NONE, 0, fd_path(lxcfs_fds[i], buf),
+			     NULL, MS_BIND, NULL, err);
+		if (r == -ENOENT) {
+			carve_err_clear(err);
+			continue;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #define LOG_DOMAIN "api"
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,6 +50,8 @@ static const struct api_route routes[] = {
 	R("DELETE", "/tokens/{id}", api_tokens_delete, AUTH_RIGHT_TOKENS_WRITE),
 	R("GET", "/templates", api_templates_list, AUTH_RIGHT_TEMPLATES_READ),
 	R("GET", "/templates/{name}", api_templates_get, AUTH_RIGHT_TEMPLATES_READ),
+	R("POST", "/templates", api_templates_import, AUTH_RIGHT_TEMPLATES_WRITE),
+	R("DELETE", "/templates/{name}", api_templates_delete, AUTH_RIGHT_TEMPLATES_WRITE),
 	R("GET", "/servers", api_servers_list, AUTH_RIGHT_SERVERS_READ),
 	R("POST", "/servers", api_servers_create, AUTH_RIGHT_SERVERS_WRITE),
 	R("GET", "/servers/{name}", api_servers_get, AUTH_RIGHT_SERVERS_READ),
@@ -350,10 +354,23 @@ json_t *api_token_json(const struct db_token *t, const char *user_name)
 
 json_t *api_template_json(const struct db_template *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name", t->name,
-			 "kind", t->kind, "os", t->os, "description",
-			 t->description ? t->description : "", "init", t->init ? t->init : "",
-			 "created_at", json_timestamp(t->created_at));
+	char sig[32] = "";
+	json_t *j;
+
+	if (t->stop_signal >= SIGRTMIN && t->stop_signal <= SIGRTMAX)
+		snprintf(sig, sizeof(sig), "SIGRTMIN+%d", t->stop_signal - SIGRTMIN);
+	else if (t->stop_signal > 0 && sigabbrev_np(t->stop_signal))
+		snprintf(sig, sizeof(sig), "SIG%s", sigabbrev_np(t->stop_signal));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name", t->name, "kind",
+		      t->kind, "os", t->os, "description", t->description ? t->description : "",
+		      "init", t->init ? t->init : "", "created_at", json_timestamp(t->created_at));
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "stop_signal", sig[0] ? json_string(sig) : json_null());
+	json_object_set_new(j, "volume", t->volume ? json_string(t->volume) : json_null());
+	json_object_set_new(j, "disk_min", json_integer((json_int_t)t->disk_min));
+	json_object_set_new(j, "system", json_boolean(t->system));
+	return j;
 }
 
 json_t *api_server_json(struct daemon *d, const struct db_server *s)

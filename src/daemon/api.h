@@ -165,4 +165,10 @@ void api_tasks_list(struct daemon *d, const struct caller *c, struct http_reques
 void api_tasks_get(struct daemon *d, const struct caller *c, struct http_request *req,
 		   struct http_response *resp);
 
+/* template-import.c */
+void api_templates_import(struct daemon *d, const struct caller *c, struct http_request *req,
+			  struct http_response *resp);
+void api_templates_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			  struct http_response *resp);
+
 #endif

@@ -41,6 +41,8 @@ struct daemon {
 	double overcommit; /* provisioned disk may reach physical * overcommit */
 	bool volumes; /* pool_driver is "reflink": servers live on volumes */
 	double fill_threshold; /* 0..1: a pool.fill event when the pool's allocation crosses it */
+	char lxcfs_binary[PATH_MAX]; /* "" : no lxcfs (--lxcfs none) */
+	char lxcfs_dir[PATH_MAX]; /* its mount point while it runs, else "" */
 
 	struct db *db;
 	struct auth_throttle *throttle;
@@ -85,10 +87,19 @@ struct housekeeping *housekeeping_free(struct housekeeping *h);
 int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t,
 			       struct carve_error *err);
 
+/* lxcfs.c: start (or reuse) carved's lxcfs at <run-dir>/lxcfs; its mount point for a server
+ * start, or NULL when it is not running (servers then see the host's /proc views). */
+int lxcfs_start(struct daemon *d);
+const char *lxcfs_dir(struct daemon *d);
+
 /* api.c */
 int api_register(struct daemon *d);
 
 /* templates.c: create the built-in busybox template if it is missing. */
 int templates_bootstrap(struct daemon *d, struct carve_error *err);
+/* template-import.c: remove what an import interrupted by a crash left behind (at start). */
+void templates_import_reconcile(struct daemon *d);
+/* "SIGRTMIN+3", "PWR", "15" -> the signal number; -EINVAL otherwise. */
+int template_parse_signal(const char *s, int *ret);
 
 #endif

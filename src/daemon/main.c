@@ -51,6 +51,8 @@ static void help(void)
 	       "  --pool-size SIZE     size of the embedded pool image (default 64G, sparse)\n"
 	       "  --overcommit RATIO   provisioned disk may reach pool size * RATIO (default 2.0)\n"
 	       "  --fill-threshold PCT a pool.fill event when a pool is this full (default 80)\n"
+	       "  --lxcfs PATH         lxcfs binary for servers' /proc views, or 'none'\n"
+	       "                       (default /usr/bin/lxcfs; mounted at <run-dir>/lxcfs)\n"
 	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the version\n"
@@ -160,6 +162,7 @@ enum {
 	OPT_OVERCOMMIT,
 	OPT_FILL_THRESHOLD,
 	OPT_VERSION,
+	OPT_LXCFS,
 };
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -182,6 +185,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"fill-threshold", required_argument, NULL, OPT_FILL_THRESHOLD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"lxcfs", required_argument, NULL, OPT_LXCFS},
 		{},
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
@@ -203,6 +207,15 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			}
 			break;
 		}
+		case OPT_LXCFS:
+			if (streq(optarg, "none"))
+				d->lxcfs_binary[0] = '\0';
+			else if (optarg[0] != '/' ||
+				 strscpy(d->lxcfs_binary, optarg, sizeof(d->lxcfs_binary)) < 0) {
+				fprintf(stderr, "carved: --lxcfs: an absolute path or 'none'\n");
+				return -EINVAL;
+			}
+			break;
 		case OPT_LISTEN:
 			if (streq(optarg, "none"))
 				d->listen[0] = '\0';
@@ -349,6 +362,7 @@ int main(int argc, char **argv)
 		.pool_size = 64ULL << 30,
 		.overcommit = 2.0,
 		.fill_threshold = 0.8,
+		.lxcfs_binary = "/usr/bin/lxcfs",
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct http_server_config hc = {0};
@@ -441,6 +455,8 @@ int main(int argc, char **argv)
 	carve_err_clear(&err);
 	if (templates_bootstrap(&d, &err) < 0)
 		log_warning("%s", err.msg);
+	templates_import_reconcile(&d);
+	(void)lxcfs_start(&d);
 	if (bootstrap_admin(&d) < 0)
 		return 1;
 	if ((r = auth_throttle_new(&d.throttle)) < 0 || (r = watcher_new(&d, &d.watcher)) < 0)

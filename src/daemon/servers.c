@@ -495,6 +495,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.pids_max = limits.pids_max;
 	cfg.io = limits.io;
 	cfg.n_io = limits.n_io;
+	cfg.lxcfs_dir = lxcfs_dir(d);
+	cfg.system = tpl->system;
 	if (streq(s->kind, "vm")) {
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);

@@ -11,7 +11,7 @@
 
 #define TEMPLATE_COLUMNS                                                                        \
 	"id, name, kind, os, description, rootfs_path, init, stop_signal, created_at, volume, " \
-	"disk_min"
+	"disk_min, system"
 
 static int template_row(sqlite3_stmt *st, void **ret)
 {
@@ -31,6 +31,7 @@ static int template_row(sqlite3_stmt *st, void **ret)
 	t->stop_signal = sqlite3_column_int(st, 7);
 	t->created_at = sqlite3_column_int64(st, 8);
 	t->disk_min = (uint64_t)sqlite3_column_int64(st, 10);
+	t->system = sqlite3_column_int(st, 11) != 0;
 	*ret = t;
 	return 0;
 }
@@ -60,7 +61,7 @@ int db_template_create(struct db *db, struct db_template *t, struct carve_error 
 		return carve_err(err, r, "template '%s': random id", t->name);
 	r = db_prepare(db,
 		       "INSERT INTO templates (" TEMPLATE_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &st, err);
 	if (r < 0)
 		return r;
@@ -72,6 +73,7 @@ int db_template_create(struct db *db, struct db_template *t, struct carve_error 
 	sqlite3_bind_int(st, 8, t->stop_signal);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_int64(st, 11, (int64_t)t->disk_min);
+	sqlite3_bind_int(st, 12, t->system ? 1 : 0);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "template '%s'", t->name);

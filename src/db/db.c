@@ -160,6 +160,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE servers ADD COLUMN vm_uid_slot INTEGER;"
 	"CREATE UNIQUE INDEX servers_vm_uid_slot ON servers(vm_uid_slot) "
 	"  WHERE vm_uid_slot IS NOT NULL;",
+	/* 5: templates that boot a full OS init (systemd, sysvinit): init keeps CAP_SYS_ADMIN,
+	 * CAP_NET_ADMIN and CAP_SYS_BOOT inside its user namespace */
+	"ALTER TABLE templates ADD COLUMN system INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

@@ -141,6 +141,8 @@ struct db_template {
 	char *volume; /* the template's volume in the default pool (NULL: dir pools) */
 	uint64_t disk_min; /* smallest disk a server of this template may have (bytes) */
 	int64_t created_at;
+	bool system; /* boots a full OS init: its init keeps CAP_SYS_ADMIN, CAP_NET_ADMIN and
+			CAP_SYS_BOOT in its user namespace (systemd mounts its own API filesystems) */
 };
 
 int db_template_create(struct db *db, struct db_template *t, struct carve_error *err);

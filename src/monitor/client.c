@@ -352,6 +352,10 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		      "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : "", "cgroup_prefix",
 		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "", "idmap_rootfs",
 		      (int)cfg->idmap_rootfs);
+	if (o && cfg->system && json_object_set_new(o, "system", json_true()) < 0)
+		return carve_err(err, -ENOMEM, "out of memory");
+	if (o && cfg->lxcfs_dir && json_object_set_new(o, "lxcfs", json_string(cfg->lxcfs_dir)) < 0)
+		return carve_err(err, -ENOMEM, "out of memory");
 	if (o && cfg->n_mounts > 0) {
 		json_t *mounts = json_array();
 

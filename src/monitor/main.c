@@ -402,6 +402,9 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 	if (r < 0)
 		return r;
 	ct.mounts = mounts;
+	ct.system = json_is_true(json_object_get(m->config, "system"));
+	if (cfg_string(m->config, "lxcfs")[0])
+		ct.lxcfs_dir = cfg_string(m->config, "lxcfs");
 	r = setup_console(m, err);
 	if (r < 0)
 		return r;
@@ -1166,6 +1169,7 @@ static int exec_setup(struct monitor *m, struct exec_session *s, json_t *req,
 		cfg->cgroup_tenant = m->tenant_name;
 		cfg->cgroup_server = m->server_name;
 	}
+	cfg->system = json_is_true(json_object_get(m->config, "system"));
 	return ct_exec(m->init_pid, cfg, &s->pid, &s->inner, err);
 }
 

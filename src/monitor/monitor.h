@@ -58,6 +58,8 @@ struct monitor_config {
 	bool idmap_rootfs; /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
 	const struct monitor_mount *mounts; /* extra mounts, at most CT_MOUNTS_MAX */
 	size_t n_mounts;
+	bool system; /* a system container's capability set (ct.h) */
+	const char *lxcfs_dir; /* lxcfs mount point for the container's /proc views (NULL: none) */
 	/*
 	 * kind "vm" (NULL or "container": a container): the monitor runs QEMU instead of init,
 	 * with direct kernel boot of kernel + initrd + append and disk (a raw file, never

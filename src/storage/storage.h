@@ -178,4 +178,30 @@ int storage_fs_thaw(const char *mountpoint, struct carve_error *err);
 int storage_copy_tree(const char *src, const char *dst, const struct storage_clone_opts *opts,
 		      struct carve_error *err);
 
+/* --- template archives (tar.c) -------------------------------------------------------------- */
+
+struct storage_tar_stats {
+	uint64_t entries, files, dirs, symlinks, hardlinks;
+	uint64_t bytes; /* file bytes written */
+	uint64_t skipped_devices; /* harmless device nodes not created (null, zero, tty, ...) */
+	uint64_t skipped_xattrs; /* pax xattr/ACL records not restored */
+};
+
+/*
+ * Extract an untrusted tar archive (plain or zstd-compressed; ustar, GNU and pax) read from tar_fd
+ * into the directory root_fd (opened O_RDONLY | O_DIRECTORY, on the filesystem that receives the
+ * tree). Refused, with the entry named: absolute names and ".." components, any path through a
+ * symlink, hard links out of the tree, device nodes other than the harmless ones (skipped), owners
+ * outside 0..65535, file bytes past max_bytes (-EFBIG), unknown entry types. Nothing is ever
+ * created outside root_fd's filesystem; on failure the partial tree is the caller's to remove.
+ * progress gets compressed bytes read and the file's size.
+ */
+int storage_tar_extract(int tar_fd, int root_fd, uint64_t max_bytes, storage_progress_fn progress,
+			void *userdata, struct storage_tar_stats *ret_stats,
+			struct carve_error *err);
+/* Clean an archive member name into out: "./a//b/" -> "a/b", "." -> "". -EPERM for an absolute
+ * name or a ".." component, -ENAMETOOLONG if it does not fit (the message does not repeat the
+ * name: callers prefix it). */
+int storage_tar_path_clean(const char *in, char *out, size_t len, struct carve_error *err);
+
 #endif

@@ -67,6 +67,11 @@ cleanup() {
 		pkill -9 -P "$pid" 2>/dev/null
 		kill -9 "$pid" 2>/dev/null
 	done
+	# carved's lxcfs (it outlives carved by design)
+	if [ -f "$T/run/lxcfs.pid" ]; then
+		pid=$(cat "$T/run/lxcfs.pid" 2>/dev/null)
+		[ -n "$pid" ] && grep -qF "$T/run/lxcfs" "/proc/$pid/cmdline" 2>/dev/null && kill -9 "$pid"
+	fi
 	kill_cgroups
 	sleep 0.2
 	kill_cgroups

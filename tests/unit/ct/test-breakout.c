@@ -327,8 +327,10 @@ static void assert_all_blocked(const char *console)
 		}
 	}
 	assert_int_equal(blocked, ELEMENTSOF(expected));
-	if (!strstr(console, "probe: done (sh status 0)"))
-		fprintf(stderr, "console:\n%s", console);
+	if (!strstr(console, "probe: done (sh status 0)")) {
+		fputs("console:\n", stderr);
+		fputs(console, stderr);
+	}
 	assert_non_null(strstr(console, "probe: done (sh status 0)"));
 }
 

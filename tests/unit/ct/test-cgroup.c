@@ -28,6 +28,8 @@
 
 static const char *const v1_ctrls[] = {"cpu",	"cpuacct", "memory", "pids",
 				       "blkio", "freezer", "devices"};
+/* the real host's hierarchies the manager also uses (cleaned up after the real test) */
+static const char *const real_extra[] = {"cpuset", "unified"};
 
 struct fixture {
 	char root[PATH_MAX];
@@ -465,6 +467,15 @@ static void real_rmdir_prefix(const char *prefix)
 {
 	char p[PATH_MAX];
 
+	for (size_t i = 0; i < ELEMENTSOF(real_extra); i++) {
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s/t1/s1", real_extra[i], prefix);
+		(void)rmdir(p);
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s/t1", real_extra[i], prefix);
+		(void)rmdir(p);
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s", real_extra[i], prefix);
+		(void)rmdir(p);
+	}
+
 	for (size_t i = 0; i < ELEMENTSOF(v1_ctrls); i++) {
 		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s/t1/s1", v1_ctrls[i], prefix);
 		(void)rmdir(p);
@@ -534,6 +545,118 @@ static void test_real_v1(void **state)
 	}
 }
 
+/* cpusets */
+
+static void test_cpuset_pick(void **state)
+{
+	unsigned load[CGROUP_CPUS_MAX] = {0};
+	bool set[CGROUP_CPUS_MAX];
+	char buf[64];
+
+	load[0] = 2;
+	load[2] = 1;
+	assert_int_equal(cgroup_cpuset_pick("0-3", load, 2, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "1,3");
+	assert_int_equal(cgroup_cpuset_pick("0-3", load, 3, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "1-3");
+	assert_int_equal(cgroup_cpuset_pick("0-3\n", load, 0, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0-3");
+	assert_int_equal(cgroup_cpuset_pick("0-3", load, 9, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0-3");
+	/* only what the parent allows */
+	assert_int_equal(cgroup_cpuset_pick("0,2,5-6", load, 2, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "5-6");
+	assert_int_equal(cgroup_cpuset_pick("0-3x", load, 1, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(cgroup_cpuset_pick("3-1", load, 1, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(cgroup_cpuset_pick("", load, 1, buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(cgroup_cpulist_parse("0-1,4,6-7\n", set), 0);
+	assert_true(set[0] && set[1] && !set[2] && set[4] && set[7] && !set[8]);
+	assert_int_equal(cgroup_cpulist_format(set, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0-1,4,6-7");
+	assert_int_equal(cgroup_cpulist_format(set, buf, 4), -ENAMETOOLONG);
+}
+
+static void test_v1_cpuset_balanced(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct cgroup_limits l = {.vcpus = 1};
+
+	mk(f, "cpuset");
+	put(f, "cpuset/cpuset.cpus", "0-3\n");
+	put(f, "cpuset/cpuset.mems", "0\n");
+	new_manager(f, CGROUP_BACKEND_V1);
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web1", &l, &err), 0);
+	/* every level gets its parent's cpus and mems: an empty v1 cpuset takes no task */
+	assert_content(f, "cpuset/carve-t/cpuset.cpus", "0-3");
+	assert_content(f, "cpuset/carve-t/cpuset.mems", "0");
+	assert_content(f, "cpuset/carve-t/acme/cpuset.cpus", "0-3");
+	assert_content(f, "cpuset/carve-t/acme/web1/cpuset.mems", "0");
+	assert_content(f, "cpuset/carve-t/acme/web1/cpuset.cpus", "0");
+	l.vcpus = 2;
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web2", &l, &err), 0);
+	assert_content(f, "cpuset/carve-t/acme/web2/cpuset.cpus", "1-2");
+	/* another tenant's server counts too */
+	l.vcpus = 1;
+	assert_int_equal(cgroup_server_create(f->m, "beta", "db1", &l, &err), 0);
+	assert_content(f, "cpuset/carve-t/beta/db1/cpuset.cpus", "3");
+	assert_int_equal(cgroup_server_create(f->m, "beta", "db2", &l, &err), 0);
+	assert_content(f, "cpuset/carve-t/beta/db2/cpuset.cpus", "0");
+	/* no vCPU limit, or as many as the host: every CPU */
+	l.vcpus = 0;
+	assert_int_equal(cgroup_server_create(f->m, "beta", "db3", &l, &err), 0);
+	assert_content(f, "cpuset/carve-t/beta/db3/cpuset.cpus", "0-3");
+	l.vcpus = 4;
+	assert_int_equal(cgroup_server_set_limits(f->m, "acme", "web1", &l, &err), 0);
+	assert_content(f, "cpuset/carve-t/acme/web1/cpuset.cpus", "0-3");
+	/* the cgroup quota is still there beside the cpuset */
+	assert_content(f, "cpu/carve-t/acme/web1/cpu.cfs_quota_us", "400000");
+}
+
+static void test_v1_unified_delegated(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	char want[32];
+
+	mk(f, "unified");
+	new_manager(f, CGROUP_BACKEND_V1);
+	assert_true(cgroup_manager_has_unified(f->m));
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web1", &limits, &err), 0);
+	assert_true(exists(f, "unified/carve-t/acme/web1"));
+	f->child = sleeper();
+	assert_int_equal(cgroup_server_attach(f->m, "acme", "web1", f->child, &err), 0);
+	snprintf(want, sizeof(want), "%d", (int)f->child);
+	assert_content(f, "unified/carve-t/acme/web1/cgroup.procs", want);
+	/* ownership to the caller's own ids works without root */
+	assert_int_equal(cgroup_server_delegate(f->m, "acme", "web1", getuid(), getgid(), &err), 0);
+	/* the container's init made its own subtree: destroy removes it too */
+	mk(f, "unified/carve-t/acme/web1/init.scope");
+	mk(f, "unified/carve-t/acme/web1/system.slice/x.service");
+	assert_int_equal(cgroup_server_destroy(f->m, "acme", "web1", &err), 0);
+	f->child = 0;
+	assert_false(exists(f, "unified/carve-t/acme"));
+}
+
+static void test_v2_cpuset(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct cgroup_limits l = {.vcpus = 1};
+
+	mk(f, "carve-t/acme/web1");
+	mk(f, "carve-t/acme/web2");
+	put(f, "carve-t/acme/cpuset.cpus.effective", "0-1\n");
+	put(f, "carve-t/acme/web1/cpuset.cpus", "\n");
+	put(f, "carve-t/acme/web2/cpuset.cpus", "\n");
+	new_manager(f, CGROUP_BACKEND_V2);
+	assert_true(cgroup_manager_has_unified(f->m));
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web1", &l, &err), 0);
+	assert_content(f, "carve-t/acme/web1/cpuset.cpus", "0");
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web2", &l, &err), 0);
+	assert_content(f, "carve-t/acme/web2/cpuset.cpus", "1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +670,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_create_writes_limits, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_io_limits, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_attach_freeze_destroy, setup_v2, teardown),
+		cmocka_unit_test(test_cpuset_pick),
+		cmocka_unit_test_setup_teardown(test_v1_cpuset_balanced, setup_v1, teardown),
+		cmocka_unit_test_setup_teardown(test_v1_unified_delegated, setup_v1, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_cpuset, setup_v2, teardown),
 		cmocka_unit_test(test_real_v1),
 	};
 

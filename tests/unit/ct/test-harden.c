@@ -295,6 +295,10 @@ static void test_caps_bounding_set(void **state)
 						  (1ULL << 8) | (1ULL << 10) | (1ULL << 13) |
 						  (1ULL << 18) | (1ULL << 27) | (1ULL << 29) |
 						  (1ULL << 31));
+	/* a system container adds exactly NET_ADMIN, SYS_ADMIN and SYS_BOOT (in its user ns) */
+	assert_int_equal(CT_CAPS_SYSTEM ^ CT_CAPS_DEFAULT,
+			 (1ULL << 12) | (1ULL << 21) | (1ULL << 22));
+	assert_int_equal(CT_CAPS_SYSTEM & CT_CAPS_DEFAULT, CT_CAPS_DEFAULT);
 }
 
 static const char *self_path;
