@@ -41,6 +41,9 @@ struct daemon {
 	double overcommit; /* provisioned disk may reach physical * overcommit */
 	bool volumes; /* pool_driver is "reflink": servers live on volumes */
 	double fill_threshold; /* 0..1: a pool.fill event when the pool's allocation crosses it */
+	char backup_dir[PATH_MAX]; /* the default backup store */
+	bool backup_encrypt; /* the default store encrypts each tenant's backups with its key */
+	uint64_t backup_min_interval; /* seconds: the shortest "@every" schedule */
 
 	struct db *db;
 	struct auth_throttle *throttle;
