@@ -29,8 +29,8 @@ static int push(uint8_t (**a)[32], size_t *n, size_t *cap, const uint8_t d[32])
 	return 0;
 }
 
-int backup_usage(struct backup_store *s, const char *const *ids, size_t n_ids,
-		 uint64_t *ret_bytes, uint64_t *ret_chunks, struct carve_error *err)
+int backup_usage(struct backup_store *s, const char *const *ids, size_t n_ids, uint64_t *ret_bytes,
+		 uint64_t *ret_chunks, struct carve_error *err)
 {
 	uint8_t(*all)[32] = NULL;
 	size_t n = 0, cap = 0;

@@ -47,14 +47,14 @@ static const struct cli_column backup_fields[] = {
 };
 
 static const struct cli_column file_columns[] = {
-	{"TYPE", "type"}, {"MODE", "mode"},   {"UID", "uid"},	 {"GID", "gid"},
-	{"SIZE", "size", true}, {"MTIME", "mtime"}, {"PATH", "path"}, {"TARGET", "target"},
-	{NULL},
+	{"TYPE", "type"}, {"MODE", "mode"},	  {"UID", "uid"},
+	{"GID", "gid"},	  {"SIZE", "size", true}, {"MTIME", "mtime"},
+	{"PATH", "path"}, {"TARGET", "target"},	  {NULL},
 };
 
 static const struct cli_column store_columns[] = {
-	{"NAME", "name"}, {"ENCRYPT", "encrypt"}, {"OFFSITE", "offsite"},
-	{"BACKUPS", "backups"}, {"PATH", "path"}, {NULL},
+	{"NAME", "name"},	{"ENCRYPT", "encrypt"}, {"OFFSITE", "offsite"},
+	{"BACKUPS", "backups"}, {"PATH", "path"},	{NULL},
 };
 
 static const struct cli_column schedule_fields[] = {
@@ -143,9 +143,8 @@ static int run_list(struct cli *cli, const struct cli_args *a)
 
 	if (server && cli_check_name("server", server, &err) < 0)
 		return cli_invalid(cli, &err);
-	path = with_query("/backups",
-			  (const char *const[]){"server", server, "tenant", tenant, "store", store,
-						NULL});
+	path = with_query("/backups", (const char *const[]){"server", server, "tenant", tenant,
+							    "store", store, NULL});
 	if (!path)
 		return CLI_EXIT_FAILURE;
 	if (server)
@@ -209,8 +208,8 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 		json_t *st = json_object_get(b, "stats");
 		format_size((uint64_t)json_integer_value(json_object_get(st, "bytes_read")), read,
 			    sizeof(read));
-		format_size((uint64_t)json_integer_value(json_object_get(st, "bytes_total")),
-			    total, sizeof(total));
+		format_size((uint64_t)json_integer_value(json_object_get(st, "bytes_total")), total,
+			    sizeof(total));
 		fprintf(cli->out,
 			"backup '%s' of server '%s' created (%s of %s read, %lld new chunks)\n",
 			json_string_value(json_object_get(b, "id")), server, read, total,
@@ -315,7 +314,8 @@ static int run_restore_file(struct cli *cli, const struct cli_args *a)
 		return cli_invalid(cli, &err);
 	}
 	if (cli_args_has(a, "into-server")) {
-		json_t *body = json_pack("{s:s, s:s?}", "path", file, "volume", volume), *answer = NULL;
+		json_t *body = json_pack("{s:s, s:s?}", "path", file, "volume", volume),
+		       *answer = NULL;
 
 		if (asprintf(&path, "/backups/%s/restore-file", id) < 0)
 			return CLI_EXIT_FAILURE;
@@ -409,10 +409,10 @@ static int run_verify(struct cli *cli, const struct cli_args *a)
 
 static int parse_keep(struct cli *cli, const struct cli_args *a, json_t *body)
 {
-	static const char *const opts[] = {"keep-last",	   "keep-hourly",  "keep-daily",
-					   "keep-weekly",  "keep-monthly", "keep-yearly"};
-	static const char *const keys[] = {"keep_last",	   "keep_hourly",  "keep_daily",
-					   "keep_weekly",  "keep_monthly", "keep_yearly"};
+	static const char *const opts[] = {"keep-last",	  "keep-hourly",  "keep-daily",
+					   "keep-weekly", "keep-monthly", "keep-yearly"};
+	static const char *const keys[] = {"keep_last",	  "keep_hourly",  "keep_daily",
+					   "keep_weekly", "keep_monthly", "keep_yearly"};
 
 	for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
 		struct carve_error err = CARVE_ERROR_INIT;
@@ -567,8 +567,8 @@ static int run_store(struct cli *cli, const struct cli_args *a)
 			return cli_usage(cli, "store add: want NAME PATH");
 		if (cli_check_name("backup store", a->pos[1], &err) < 0)
 			return cli_invalid(cli, &err);
-		body = json_pack("{s:s, s:s, s:b}", "name", a->pos[1], "path", a->pos[2],
-				 "encrypt", !cli_args_has(a, "no-encrypt"));
+		body = json_pack("{s:s, s:s, s:b}", "name", a->pos[1], "path", a->pos[2], "encrypt",
+				 !cli_args_has(a, "no-encrypt"));
 		r = cli_request(cli, "POST", "/backup-stores", body, &answer, &err);
 		json_decref(body);
 		if (r < 0)
@@ -601,20 +601,31 @@ static int run_store(struct cli *cli, const struct cli_args *a)
 	return cli_usage(cli, "store '%s': use list, add or remove", action);
 }
 
-#define TENANT_OPTION {"tenant", 't', "TENANT", "the server's tenant (admins)"}
-#define STORE_OPTION {"store", 's', "STORE", "backup store (default: default)"}
-#define NO_WAIT_OPTION {"no-wait", 0, NULL, "print the task id and return at once"}
-#define KEEP_OPTIONS                                                          \
-	{"keep-last", 0, "N", "keep the N newest"},                           \
-		{"keep-hourly", 0, "N", "keep the newest of each of N hours"}, \
-		{"keep-daily", 0, "N", "keep the newest of each of N days"},   \
-		{"keep-weekly", 0, "N", "keep the newest of each of N weeks"}, \
+#define TENANT_OPTION                                                   \
+	{                                                               \
+		"tenant", 't', "TENANT", "the server's tenant (admins)" \
+	}
+#define STORE_OPTION                                                     \
+	{                                                                \
+		"store", 's', "STORE", "backup store (default: default)" \
+	}
+#define NO_WAIT_OPTION                                                     \
+	{                                                                  \
+		"no-wait", 0, NULL, "print the task id and return at once" \
+	}
+#define KEEP_OPTIONS                                                             \
+	{"keep-last", 0, "N", "keep the N newest"},                              \
+		{"keep-hourly", 0, "N", "keep the newest of each of N hours"},   \
+		{"keep-daily", 0, "N", "keep the newest of each of N days"},     \
+		{"keep-weekly", 0, "N", "keep the newest of each of N weeks"},   \
 		{"keep-monthly", 0, "N", "keep the newest of each of N months"}, \
-		{"keep-yearly", 0, "N", "keep the newest of each of N years"}
+	{                                                                        \
+		"keep-yearly", 0, "N", "keep the newest of each of N years"      \
+	}
 
 static const struct cli_option list_options[] = {TENANT_OPTION, STORE_OPTION, {NULL}};
-static const struct cli_option create_options[] = {TENANT_OPTION, STORE_OPTION, NO_WAIT_OPTION,
-						   {NULL}};
+static const struct cli_option create_options[] = {
+	TENANT_OPTION, STORE_OPTION, NO_WAIT_OPTION, {NULL}};
 static const struct cli_option no_options[] = {{NULL}};
 static const struct cli_option wait_options[] = {NO_WAIT_OPTION, {NULL}};
 static const struct cli_option restore_options[] = {
@@ -634,12 +645,12 @@ static const struct cli_option restore_file_options[] = {
 };
 static const struct cli_option verify_options[] = {STORE_OPTION, NO_WAIT_OPTION, {NULL}};
 static const struct cli_option prune_options[] = {
-	TENANT_OPTION, STORE_OPTION, KEEP_OPTIONS, {"dry-run", 'n', NULL, "only list"},
+	TENANT_OPTION,	STORE_OPTION, KEEP_OPTIONS, {"dry-run", 'n', NULL, "only list"},
 	NO_WAIT_OPTION, {NULL},
 };
 static const struct cli_option gc_options[] = {STORE_OPTION, NO_WAIT_OPTION, {NULL}};
-static const struct cli_option schedule_options[] = {TENANT_OPTION, STORE_OPTION, KEEP_OPTIONS,
-						     {NULL}};
+static const struct cli_option schedule_options[] = {
+	TENANT_OPTION, STORE_OPTION, KEEP_OPTIONS, {NULL}};
 static const struct cli_option store_options[] = {
 	{"no-encrypt", 0, NULL, "store: add: no per-tenant encryption (cross-tenant dedup)"},
 	{NULL},
@@ -653,7 +664,8 @@ const struct cli_group cli_group_backup = {
 		 "back up every volume and the configuration of a server (it may run)",
 		 "A running container is frozen for a moment to take a consistent snapshot;\n"
 		 "the next backup reads only what changed since.\n"
-		 "Example:\n  carve backup create web1", create_options, 1, 1, run_create},
+		 "Example:\n  carve backup create web1",
+		 create_options, 1, 1, run_create},
 		{"list", "[SERVER]", "list backups, oldest first",
 		 "Example:\n  carve backup list web1 --json", list_options, 0, 1, run_list},
 		{"show", "BACKUP", "show a backup, its statistics and last verify",
@@ -671,13 +683,14 @@ const struct cli_group cli_group_backup = {
 		 "Example:\n  carve backup files ID /etc", files_options, 1, 2, run_files},
 		{"restore-file", "BACKUP PATH [-o FILE | --into-server]",
 		 "fetch one file from a backup (or write it into the stopped server)",
-		 "Example:\n  carve backup restore-file ID /etc/hosts -o hosts.old", restore_file_options,
-		 2, 2, run_restore_file},
+		 "Example:\n  carve backup restore-file ID /etc/hosts -o hosts.old",
+		 restore_file_options, 2, 2, run_restore_file},
 		{"verify", "[BACKUP]", "re-hash every chunk of a backup (or a whole store: admins)",
 		 "Bad chunks are reported by backup, volume and offset, and moved aside.\n"
 		 "Example:\n  carve backup verify ID",
 		 verify_options, 0, 1, run_verify},
-		{"prune", "SERVER --keep-...", "remove a server's backups the retention does not keep",
+		{"prune", "SERVER --keep-...",
+		 "remove a server's backups the retention does not keep",
 		 "Example:\n  carve backup prune web1 --keep-last 3 --keep-daily 7", prune_options,
 		 1, 1, run_prune},
 		{"gc", "[--store S]", "remove chunks no backup references (admins)", NULL,

@@ -150,8 +150,8 @@ void api_backup_stores_list(struct daemon *d, const struct caller *c, struct htt
 	if (db_backup_store_list(d->db, &l, &n, &err) < 0)
 		return api_fail(resp, &err);
 	arr = json_array();
-	json_array_append_new(arr, store_json(d, c, BACKUP_STORE_DEFAULT, d->backup_dir,
-					      d->backup_encrypt, 0));
+	json_array_append_new(
+		arr, store_json(d, c, BACKUP_STORE_DEFAULT, d->backup_dir, d->backup_encrypt, 0));
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, store_json(d, c, l[i]->name, l[i]->path, l[i]->encrypt,
 						      l[i]->created_at));
@@ -374,10 +374,11 @@ void api_backups_create(struct daemon *d, const struct caller *c, struct http_re
 		return;
 	}
 	if (streq(s->kind, "vm") && s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
-		http_response_error(resp, 409, NULL,
-				    "server '%s' is a %s VM: backing up a running VM needs a "
-				    "QMP-coordinated point, which carve does not do yet: stop it first",
-				    s->name, db_server_state_to_string(s->state));
+		http_response_error(
+			resp, 409, NULL,
+			"server '%s' is a %s VM: backing up a running VM needs a "
+			"QMP-coordinated point, which carve does not do yet: stop it first",
+			s->name, db_server_state_to_string(s->state));
 		return;
 	}
 	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_STOPPED &&
@@ -535,8 +536,8 @@ void api_backups_restore(struct daemon *d, const struct caller *c, struct http_r
 	}
 	if (!streq(target, "in-place")) {
 		http_response_error(resp, 400, "target",
-				    "backup '%s': target '%.16s': use in-place or new", b->backup_id,
-				    target);
+				    "backup '%s': target '%.16s': use in-place or new",
+				    b->backup_id, target);
 		return;
 	}
 	if (name) {
@@ -545,16 +546,18 @@ void api_backups_restore(struct daemon *d, const struct caller *c, struct http_r
 		return;
 	}
 	if (db_server_get_by_id(d->db, b->server_id, &s, NULL) < 0) {
-		http_response_error(resp, 409, NULL,
-				    "backup '%s': server '%s' no longer exists: restore it as a new "
-				    "server (target 'new')",
-				    b->backup_id, b->server_name);
+		http_response_error(
+			resp, 409, NULL,
+			"backup '%s': server '%s' no longer exists: restore it as a new "
+			"server (target 'new')",
+			b->backup_id, b->server_name);
 		return;
 	}
 	if (s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
-		http_response_error(resp, 409, NULL,
-				    "server '%s' is %s: stop it before restoring backup '%s' in place",
-				    s->name, db_server_state_to_string(s->state), b->backup_id);
+		http_response_error(
+			resp, 409, NULL,
+			"server '%s' is %s: stop it before restoring backup '%s' in place", s->name,
+			db_server_state_to_string(s->state), b->backup_id);
 		return;
 	}
 	strscpy(op.server_id, s->id, sizeof(op.server_id));
@@ -640,12 +643,11 @@ void api_backups_files(struct daemon *d, const struct caller *c, struct http_req
 	}
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
-		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "path",
-				      files[i].path, "type", file_type_name(files[i].type), "mode",
-				      (json_int_t)files[i].mode, "uid", (json_int_t)files[i].uid,
-				      "gid", (json_int_t)files[i].gid, "size",
-				      (json_int_t)files[i].size, "mtime",
-				      json_timestamp(files[i].mtime));
+		json_t *j = json_pack(
+			"{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "path", files[i].path, "type",
+			file_type_name(files[i].type), "mode", (json_int_t)files[i].mode, "uid",
+			(json_int_t)files[i].uid, "gid", (json_int_t)files[i].gid, "size",
+			(json_int_t)files[i].size, "mtime", json_timestamp(files[i].mtime));
 		if (files[i].link_target)
 			json_object_set_new(j, "target", json_string(files[i].link_target));
 		json_array_append_new(arr, j);
@@ -818,17 +820,17 @@ void api_backups_restore_file(struct daemon *d, const struct caller *c, struct h
 		}
 		return api_fail(resp, &err);
 	}
-	http_response_json(resp, 200,
-			   json_pack("{s:s, s:s, s:s}", "server", s->name, "volume", volume,
-				     "path", rel));
+	http_response_json(
+		resp, 200,
+		json_pack("{s:s, s:s, s:s}", "server", s->name, "volume", volume, "path", rel));
 }
 
 /* --- per server: prune and schedules ------------------------------------------------------ */
 
 static int get_policy(json_t *body, struct backup_prune_policy *p, struct carve_error *err)
 {
-	static const char *const keys[] = {"keep_last",	   "keep_hourly",  "keep_daily",
-					   "keep_weekly",  "keep_monthly", "keep_yearly"};
+	static const char *const keys[] = {"keep_last",	  "keep_hourly",  "keep_daily",
+					   "keep_weekly", "keep_monthly", "keep_yearly"};
 	unsigned *dst[] = {&p->keep_last,   &p->keep_hourly,  &p->keep_daily,
 			   &p->keep_weekly, &p->keep_monthly, &p->keep_yearly};
 
@@ -844,9 +846,9 @@ static int get_policy(json_t *body, struct backup_prune_policy *p, struct carve_
 void api_backups_prune(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"store",	    "keep_last",    "keep_hourly",
-					     "keep_daily",  "keep_weekly",  "keep_monthly",
-					     "keep_yearly", "dry_run",	    NULL};
+	static const char *const fields[] = {"store",	    "keep_last",   "keep_hourly",
+					     "keep_daily",  "keep_weekly", "keep_monthly",
+					     "keep_yearly", "dry_run",	   NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
@@ -904,9 +906,9 @@ static json_t *schedule_json(const struct db_backup_schedule *sc, const char *se
 			 "server", server, "schedule", sc->expr, "store", sc->store, "retention",
 			 "keep_last", (int)sc->keep_last, "keep_hourly", (int)sc->keep_hourly,
 			 "keep_daily", (int)sc->keep_daily, "keep_weekly", (int)sc->keep_weekly,
-			 "keep_monthly", (int)sc->keep_monthly, "keep_yearly",
-			 (int)sc->keep_yearly, "next_run", json_timestamp(sc->next_run),
-			 "last_run", json_timestamp(sc->last_run), "last_error", sc->last_error);
+			 "keep_monthly", (int)sc->keep_monthly, "keep_yearly", (int)sc->keep_yearly,
+			 "next_run", json_timestamp(sc->next_run), "last_run",
+			 json_timestamp(sc->last_run), "last_error", sc->last_error);
 }
 
 void api_backup_schedule_get(struct daemon *d, const struct caller *c, struct http_request *req,
@@ -919,8 +921,7 @@ void api_backup_schedule_get(struct daemon *d, const struct caller *c, struct ht
 	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
 	if (db_backup_schedule_get(d->db, s->id, &sc, NULL) < 0) {
-		http_response_error(resp, 404, NULL, "server '%s' has no backup schedule",
-				    s->name);
+		http_response_error(resp, 404, NULL, "server '%s' has no backup schedule", s->name);
 		return;
 	}
 	http_response_json(resp, 200, schedule_json(sc, s->name));
@@ -929,8 +930,8 @@ void api_backup_schedule_get(struct daemon *d, const struct caller *c, struct ht
 void api_backup_schedule_set(struct daemon *d, const struct caller *c, struct http_request *req,
 			     struct http_response *resp)
 {
-	static const char *const fields[] = {"schedule",    "store",	    "keep_last",
-					     "keep_hourly", "keep_daily",   "keep_weekly",
+	static const char *const fields[] = {"schedule",     "store",	    "keep_last",
+					     "keep_hourly",  "keep_daily",  "keep_weekly",
 					     "keep_monthly", "keep_yearly", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
@@ -965,8 +966,8 @@ void api_backup_schedule_set(struct daemon *d, const struct caller *c, struct ht
 	http_response_json(resp, 200, schedule_json(&sc, s->name));
 }
 
-void api_backup_schedule_delete(struct daemon *d, const struct caller *c,
-				struct http_request *req, struct http_response *resp)
+void api_backup_schedule_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+				struct http_response *resp)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
@@ -974,8 +975,7 @@ void api_backup_schedule_delete(struct daemon *d, const struct caller *c,
 	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
 	if (db_backup_schedule_delete(d->db, s->id, NULL) < 0) {
-		http_response_error(resp, 404, NULL, "server '%s' has no backup schedule",
-				    s->name);
+		http_response_error(resp, 404, NULL, "server '%s' has no backup schedule", s->name);
 		return;
 	}
 	http_response_json(resp, 200, json_pack("{s:b}", "ok", 1));

@@ -5,7 +5,7 @@
 
 #include "daemon/api.h"
 
-#define API_BACKUP_HANDLER(name)                                                          \
+#define API_BACKUP_HANDLER(name)                                                      \
 	void name(struct daemon *d, const struct caller *c, struct http_request *req, \
 		  struct http_response *resp)
 

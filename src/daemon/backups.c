@@ -39,7 +39,8 @@ int backups_claim(struct daemon *d, const char *server_id, const char *what,
 	for (int i = 0; i < BUSY_MAX; i++) {
 		if (busy_ids[i][0] && streq(busy_ids[i], server_id)) {
 			pthread_mutex_unlock(&busy_lock);
-			return carve_err(err, -EBUSY, "a %s of this server is running", busy_what[i]);
+			return carve_err(err, -EBUSY, "a %s of this server is running",
+					 busy_what[i]);
 		}
 		if (!busy_ids[i][0] && free_slot < 0)
 			free_slot = i;
@@ -143,7 +144,6 @@ int backups_store_open(struct daemon *d, const char *name, const char *tenant_id
 	*ret = s;
 	return 0;
 }
-
 
 bool backups_snapshot_known(struct daemon *d, const char *name)
 {
@@ -499,9 +499,8 @@ int backup_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		    access(v[i].prev, R_OK) == 0)
 			src[i].prev_snapshot_path = v[i].prev;
 		/* containers: a file index from a read-only mount of the snapshot */
-		if (!streq(s->kind, "vm") &&
-		    index_mountpoint(d, row.id, v[i].name, v[i].index_mnt, sizeof(v[i].index_mnt)) >=
-			    0) {
+		if (!streq(s->kind, "vm") && index_mountpoint(d, row.id, v[i].name, v[i].index_mnt,
+							      sizeof(v[i].index_mnt)) >= 0) {
 			if (mount_snapshot(v[i].snap, v[i].index_mnt, &e) >= 0) {
 				v[i].index_mounted = true;
 				src[i].mount_path = v[i].index_mnt;
@@ -839,12 +838,12 @@ int backup_task_verify(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		for (size_t j = 0; j < rep.n_bad; j++)
 			if (streq(rep.bad[j].backup_id, l[i]->backup_id))
 				json_array_append_new(
-					bad, json_pack("{s:s, s:s?, s:I, s:s, s:s}", "backup",
-						       rep.bad[j].backup_id, "volume",
-						       rep.bad[j].volume, "offset",
-						       (json_int_t)rep.bad[j].offset, "chunk",
-						       rep.bad[j].chunk, "reason",
-						       rep.bad[j].reason ? rep.bad[j].reason : ""));
+					bad,
+					json_pack("{s:s, s:s?, s:I, s:s, s:s}", "backup",
+						  rep.bad[j].backup_id, "volume", rep.bad[j].volume,
+						  "offset", (json_int_t)rep.bad[j].offset, "chunk",
+						  rep.bad[j].chunk, "reason",
+						  rep.bad[j].reason ? rep.bad[j].reason : ""));
 		text = dump_free(json_pack("{s:s, s:b, s:o}", "verified_at", when, "ok",
 					   json_array_size(bad) == 0, "bad", bad));
 		(void)db_backup_set_verify(d->db, l[i]->id, text, NULL);
@@ -853,10 +852,10 @@ int backup_task_verify(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	db_backup_list_free(l, n);
 	for (size_t j = 0; j < rep.n_bad && j < 4; j++) {
 		size_t len = strlen(first);
-		snprintf(first + len, sizeof(first) - len, "%sbackup '%s' volume '%s' offset %" PRIu64
-			 " (%s)", j ? "; " : "", rep.bad[j].backup_id,
-			 rep.bad[j].volume ? rep.bad[j].volume : "-", rep.bad[j].offset,
-			 rep.bad[j].reason ? rep.bad[j].reason : "bad");
+		snprintf(first + len, sizeof(first) - len,
+			 "%sbackup '%s' volume '%s' offset %" PRIu64 " (%s)", j ? "; " : "",
+			 rep.bad[j].backup_id, rep.bad[j].volume ? rep.bad[j].volume : "-",
+			 rep.bad[j].offset, rep.bad[j].reason ? rep.bad[j].reason : "bad");
 	}
 	if (rep.n_bad > 0) {
 		r = carve_err(err, -EBADMSG, "verify: %" PRIu64 " bad chunks, %zu references: %s%s",
@@ -898,8 +897,7 @@ int backup_task_prune(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			continue;
 		delete_row_snapshots(d, b);
 		(void)db_backup_delete(d->db, b->id, NULL);
-		log_info("prune: backup '%s' of server '%s' removed", b->backup_id,
-			 b->server_name);
+		log_info("prune: backup '%s' of server '%s' removed", b->backup_id, b->server_name);
 	}
 	backups_update_usage(d, op->tenant_id, op->store);
 out:
@@ -911,8 +909,7 @@ out:
 	return r;
 }
 
-int backup_task_gc(struct daemon *d, struct task_ctx *ctx, void *userdata,
-		   struct carve_error *err)
+int backup_task_gc(struct daemon *d, struct task_ctx *ctx, void *userdata, struct carve_error *err)
 {
 	struct backup_op *op = userdata;
 	cleanup(backup_store_freep) struct backup_store *store = NULL;
@@ -1054,14 +1051,14 @@ static int parse_every(const char *s, uint64_t *ret)
 	return 0;
 }
 
-int backup_schedule_parse(const char *expr, int64_t now, uint64_t min_interval,
-			  int64_t *ret_next, struct carve_error *err)
+int backup_schedule_parse(const char *expr, int64_t now, uint64_t min_interval, int64_t *ret_next,
+			  struct carve_error *err)
 {
 	static const struct {
 		const char *name, *cron;
 	} macros[] = {
-		{"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},	  {"@midnight", "0 0 * * *"},
-		{"@weekly", "0 0 * * 0"},  {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
+		{"@hourly", "0 * * * *"},   {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+		{"@weekly", "0 0 * * 0"},   {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
 		{"@annually", "0 0 1 1 *"},
 	};
 	char buf[128], *f[6], *save = NULL;
@@ -1231,7 +1228,7 @@ static void reconcile_mounts(struct daemon *d, unsigned *repaired)
 	if (f)
 		fclose(f);
 	for (size_t i = n; i-- > 0;) {
-		if (found[i] && umount2(found[i], MNT_DETACH) == 0) {
+		if (found[i] && (umount2(found[i], 0) == 0 || umount2(found[i], MNT_DETACH) == 0)) {
 			log_warning("reconcile: unmounted '%s' left by an interrupted backup",
 				    found[i]);
 			(*repaired)++;
@@ -1318,6 +1315,30 @@ static void reconcile_store(struct daemon *d, const char *store_name, unsigned *
 							  : "its manifest is gone");
 		(*repaired)++;
 		backups_update_usage(d, b->tenant_id, store_name);
+	}
+	/* a crash between recording a backup and dropping the older snapshots: only the newest
+	 * backup of each server keeps its snapshots (l is oldest first) */
+	db_backup_list_free(l, n);
+	l = NULL;
+	n = 0;
+	if (db_backup_list(d->db, NULL, NULL, store_name, true, &l, &n, &err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		bool newer = false;
+
+		if (!l[i]->snapshot[0])
+			continue;
+		for (size_t j = i + 1; j < n && !newer; j++)
+			newer = streq(l[j]->server_id, l[i]->server_id) && l[j]->snapshot[0];
+		if (!newer)
+			continue;
+		delete_row_snapshots(d, l[i]);
+		l[i]->snapshot[0] = '\0';
+		(void)db_backup_update(d->db, l[i], NULL);
+		log_warning("reconcile: backup '%s': dropped its snapshots (a newer backup keeps "
+			    "them)",
+			    l[i]->backup_id);
+		(*repaired)++;
 	}
 out:
 	backup_info_array_free(infos, n_infos);

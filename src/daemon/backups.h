@@ -60,8 +60,8 @@ void backups_update_usage(struct daemon *d, const char *tenant_id, const char *s
 
 /* Schedules: validate an expression ("m h dom mon dow", "@daily", "@every 6h"); the next run
  * after now (UTC). min_interval: the shortest interval an "@every" may have. */
-int backup_schedule_parse(const char *expr, int64_t now, uint64_t min_interval,
-			  int64_t *ret_next, struct carve_error *err);
+int backup_schedule_parse(const char *expr, int64_t now, uint64_t min_interval, int64_t *ret_next,
+			  struct carve_error *err);
 /* Run due schedules (housekeeping); returns the seconds until the next one is due (or 30). */
 int backups_housekeeping(struct daemon *d);
 
@@ -75,8 +75,7 @@ int backup_task_verify(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		       struct carve_error *err);
 int backup_task_prune(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		      struct carve_error *err);
-int backup_task_gc(struct daemon *d, struct task_ctx *ctx, void *userdata,
-		   struct carve_error *err);
+int backup_task_gc(struct daemon *d, struct task_ctx *ctx, void *userdata, struct carve_error *err);
 
 /* Queue a backup of server s (tenant's, into store). */
 int backups_submit(struct daemon *d, const char *user_id, const struct db_server *s,

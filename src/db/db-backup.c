@@ -64,9 +64,9 @@ int db_backup_store_create(struct db *db, struct db_backup_store *s, struct carv
 int db_backup_store_get(struct db *db, const char *name, struct db_backup_store **ret,
 			struct carve_error *err)
 {
-	return db_get_one(db,
-			  "SELECT name, path, encrypt, created_at FROM backup_stores WHERE name = ?",
-			  name, store_row, (void **)ret, "backup store", err);
+	return db_get_one(
+		db, "SELECT name, path, encrypt, created_at FROM backup_stores WHERE name = ?",
+		name, store_row, (void **)ret, "backup store", err);
 }
 
 int db_backup_store_list(struct db *db, struct db_backup_store ***ret, size_t *ret_n,
@@ -76,18 +76,19 @@ int db_backup_store_list(struct db *db, struct db_backup_store ***ret, size_t *r
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	int r;
 
-	r = db_prepare(db, "SELECT name, path, encrypt, created_at FROM backup_stores ORDER BY name",
+	r = db_prepare(db,
+		       "SELECT name, path, encrypt, created_at FROM backup_stores ORDER BY name",
 		       &st, err);
 	if (r < 0)
 		return r;
-	return db_collect(db, st, store_row, store_free_row, (void ***)ret, ret_n,
-			  "backup stores", err);
+	return db_collect(db, st, store_row, store_free_row, (void ***)ret, ret_n, "backup stores",
+			  err);
 }
 
 int db_backup_store_delete(struct db *db, const char *name, struct carve_error *err)
 {
-	return db_delete_by_id(db, "DELETE FROM backup_stores WHERE name = ?", name,
-			       "backup store", err);
+	return db_delete_by_id(db, "DELETE FROM backup_stores WHERE name = ?", name, "backup store",
+			       err);
 }
 
 struct db_backup_store *db_backup_store_free(struct db_backup_store *s)
@@ -178,7 +179,7 @@ int db_backup_key_list(struct db *db, uint8_t (**ret)[32], size_t *ret_n, struct
 
 /* --- backups ------------------------------------------------------------------------------ */
 
-#define BACKUP_COLUMNS                                                                          \
+#define BACKUP_COLUMNS                                                                              \
 	"id, backup_id, state, store, tenant_id, server_id, server_name, kind, snapshot, volumes, " \
 	"stats, encrypted, scheduled, created_at, verify"
 
@@ -241,7 +242,8 @@ int db_backup_create(struct db *db, struct db_backup *b, struct carve_error *err
 	    bind_text(st, 4, b->store) < 0 || bind_text(st, 5, b->tenant_id) < 0 ||
 	    bind_text(st, 6, b->server_id) < 0 || bind_text(st, 7, b->server_name) < 0 ||
 	    bind_text(st, 8, b->kind) < 0 || bind_text(st, 9, b->snapshot) < 0 ||
-	    bind_text(st, 10, b->volumes ? b->volumes : "[]") < 0 || bind_text(st, 11, b->stats) < 0)
+	    bind_text(st, 10, b->volumes ? b->volumes : "[]") < 0 ||
+	    bind_text(st, 11, b->stats) < 0)
 		return -ENOMEM;
 	sqlite3_bind_int(st, 12, b->encrypted ? 1 : 0);
 	sqlite3_bind_int(st, 13, b->scheduled ? 1 : 0);
@@ -315,8 +317,7 @@ int db_backup_delete(struct db *db, const char *id, struct carve_error *err)
 	return db_delete_by_id(db, "DELETE FROM backups WHERE id = ?", id, "backup", err);
 }
 
-int db_backup_set_verify(struct db *db, const char *id, const char *report,
-			 struct carve_error *err)
+int db_backup_set_verify(struct db *db, const char *id, const char *report, struct carve_error *err)
 {
 	DB_LOCKED(db);
 	cleanup_stmt sqlite3_stmt *st = NULL;
@@ -372,10 +373,11 @@ int db_backup_usage_set(struct db *db, const char *tenant_id, const char *store,
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	int rc, r;
 
-	r = db_prepare(db,
-		       "INSERT OR REPLACE INTO backup_usage (tenant_id, store, bytes, chunks) VALUES "
-		       "(?, ?, ?, ?)",
-		       &st, err);
+	r = db_prepare(
+		db,
+		"INSERT OR REPLACE INTO backup_usage (tenant_id, store, bytes, chunks) VALUES "
+		"(?, ?, ?, ?)",
+		&st, err);
 	if (r < 0)
 		return r;
 	if (bind_text(st, 1, tenant_id) < 0 || bind_text(st, 2, store) < 0)
@@ -410,7 +412,7 @@ int db_backup_usage_get(struct db *db, const char *tenant_id, uint64_t *ret_byte
 
 /* --- schedules ---------------------------------------------------------------------------- */
 
-#define SCHEDULE_COLUMNS                                                                      \
+#define SCHEDULE_COLUMNS                                                                          \
 	"server_id, expr, store, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, " \
 	"keep_yearly, next_run, last_run, last_error"
 
