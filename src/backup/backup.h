@@ -222,7 +222,7 @@ int backup_gc(struct backup_store *s, struct backup_gc_stats *ret, struct carve_
 
 /* The bytes (and number) of distinct chunk files the listed backups reference, each counted once
  * (what these backups occupy in the store; missing manifests count nothing). */
-int backup_usage(struct backup_store *s, const char *const *ids, size_t n_ids,
-		 uint64_t *ret_bytes, uint64_t *ret_chunks, struct carve_error *err);
+int backup_usage(struct backup_store *s, const char *const *ids, size_t n_ids, uint64_t *ret_bytes,
+		 uint64_t *ret_chunks, struct carve_error *err);
 
 #endif

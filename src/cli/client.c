@@ -279,8 +279,8 @@ static size_t download_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-int carve_client_download(struct carve_client *c, const char *path, int fd,
-			  uint64_t *ret_bytes, struct carve_error *err)
+int carve_client_download(struct carve_client *c, const char *path, int fd, uint64_t *ret_bytes,
+			  struct carve_error *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct download dl = {.curl = c->curl, .fd = fd};

@@ -101,8 +101,10 @@ static const struct api_route routes[] = {
 	R("GET", "/backups/{id}/file", api_backups_file, AUTH_RIGHT_BACKUPS_READ),
 	R("POST", "/backups/{id}/restore-file", api_backups_restore_file, AUTH_RIGHT_BACKUPS_WRITE),
 	R("POST", "/servers/{name}/backups/prune", api_backups_prune, AUTH_RIGHT_BACKUPS_WRITE),
-	R("GET", "/servers/{name}/backup-schedule", api_backup_schedule_get, AUTH_RIGHT_BACKUPS_READ),
-	R("PUT", "/servers/{name}/backup-schedule", api_backup_schedule_set, AUTH_RIGHT_BACKUPS_WRITE),
+	R("GET", "/servers/{name}/backup-schedule", api_backup_schedule_get,
+	  AUTH_RIGHT_BACKUPS_READ),
+	R("PUT", "/servers/{name}/backup-schedule", api_backup_schedule_set,
+	  AUTH_RIGHT_BACKUPS_WRITE),
 	R("DELETE", "/servers/{name}/backup-schedule", api_backup_schedule_delete,
 	  AUTH_RIGHT_BACKUPS_WRITE),
 };
