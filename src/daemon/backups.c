@@ -982,6 +982,8 @@ static int cron_field(const char *s, unsigned lo, unsigned hi, uint64_t *ret, bo
 	if (strscpy(buf, s, sizeof(buf)) < 0)
 		return carve_err_field(err, -EINVAL, "schedule", "schedule: %s field too long",
 				       what);
+	if (!*s || s[0] == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+		goto bad;
 	if (ret_any)
 		*ret_any = streq(s, "*");
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
