@@ -49,6 +49,15 @@ static int find_backup(struct daemon *d, const struct caller *c, struct http_req
 	return 0;
 }
 
+/* An optional body must be an empty object; false after answering 400. */
+static bool empty_body(struct http_request *req, struct http_response *resp)
+{
+	static const char *const none[] = {NULL};
+	cleanup_json json_t *body = NULL;
+
+	return req->body_len == 0 || api_body(req, none, &body, resp);
+}
+
 static json_t *tenant_name(struct daemon *d, const char *tenant_id)
 {
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
@@ -260,6 +269,8 @@ static void store_task(struct daemon *d, const struct caller *c, struct http_req
 
 	if (store_field(d, NULL, http_request_param(req, "name"), op.store, &err) < 0)
 		return api_fail(resp, &err);
+	if (!empty_body(req, resp))
+		return;
 	snprintf(object, sizeof(object), "backup-store/%s", op.store);
 	if (backups_submit(d, c->user_id, NULL, kind, &op, fn, object, &task, &err) < 0)
 		return api_fail(resp, &err);
@@ -418,6 +429,8 @@ void api_backups_delete(struct daemon *d, const struct caller *c, struct http_re
 
 	if (find_backup(d, c, req, &b, &err) < 0)
 		return api_fail(resp, &err);
+	if (!empty_body(req, resp))
+		return;
 	strscpy(op.backup_id, b->backup_id, sizeof(op.backup_id));
 	strscpy(op.tenant_id, b->tenant_id, sizeof(op.tenant_id));
 	strscpy(op.store, b->store, sizeof(op.store));
@@ -500,7 +513,9 @@ void api_backups_restore(struct daemon *d, const struct caller *c, struct http_r
 
 	if (find_backup(d, c, req, &b, &err) < 0)
 		return api_fail(resp, &err);
-	if (!api_body(req, fields, &body, resp))
+	if (req->body_len == 0)
+		body = json_object();
+	else if (!api_body(req, fields, &body, resp))
 		return;
 	if (json_get_string(body, "target", false, 16, &target, &err) < 0 ||
 	    json_get_string(body, "name", false, CARVE_NAME_MAX + 1, &name, &err) < 0)
@@ -579,6 +594,8 @@ void api_backups_verify(struct daemon *d, const struct caller *c, struct http_re
 
 	if (find_backup(d, c, req, &b, &err) < 0)
 		return api_fail(resp, &err);
+	if (!empty_body(req, resp))
+		return;
 	strscpy(op.backup_id, b->backup_id, sizeof(op.backup_id));
 	strscpy(op.tenant_id, b->tenant_id, sizeof(op.tenant_id));
 	strscpy(op.store, b->store, sizeof(op.store));
