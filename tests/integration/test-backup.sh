@@ -327,4 +327,9 @@ if [ $rc != 2 ]; then
 	after_crash restore-as-new
 fi
 
+# a clean stop: nothing for the sanitizers to report (leaks show at exit)
+stop_carved
+bad=$(grep -E "Sanitizer|runtime error" "$T/carved.log" | head -n 5)
+expect_eq "no sanitizer report from carved" "$bad" ""
+
 finish
