@@ -118,7 +118,9 @@ int backups_store_open(struct daemon *d, const char *name, const char *tenant_id
 	r = backups_store_lookup(d, name, path, sizeof(path), NULL, err);
 	if (r < 0)
 		return r;
-	r = backup_store_open(path, true, NULL, &s, err);
+	/* only the default store is made on demand: an extra store's directory missing (an
+	 * off-site disk not mounted) must fail, not start an empty store in its place */
+	r = backup_store_open(path, !name || streq(name, BACKUP_STORE_DEFAULT), NULL, &s, err);
 	if (r < 0)
 		return carve_err_prefix(err, "backup store '%s'", name ? name : "default");
 	if (tenant_id) {
