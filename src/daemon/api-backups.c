@@ -384,16 +384,16 @@ void api_backups_create(struct daemon *d, const struct caller *c, struct http_re
 				    "backups need a volume pool (carved --pool-driver reflink)");
 		return;
 	}
-	if (streq(s->kind, "vm") && s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
+	if (streq(s->kind, "vm") && s->state == DB_SERVER_PAUSED) {
 		http_response_error(
 			resp, 409, NULL,
-			"server '%s' is a %s VM: backing up a running VM needs a "
-			"QMP-coordinated point, which carve does not do yet: stop it first",
-			s->name, db_server_state_to_string(s->state));
+			"server '%s' is a paused VM (its QEMU frozen mid-I/O): resume it "
+			"first",
+			s->name);
 		return;
 	}
-	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_STOPPED &&
-	    s->state != DB_SERVER_ERROR) {
+	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_PAUSED &&
+	    s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
 		http_response_error(resp, 409, NULL, "server '%s' is %s: cannot back it up now",
 				    s->name, db_server_state_to_string(s->state));
 		return;

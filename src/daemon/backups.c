@@ -20,6 +20,8 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/backups.h"
+#include "daemon/servers.h"
+#include "monitor/monitor.h"
 #include "storage/loop.h"
 
 /* --- busy servers ------------------------------------------------------------------------- */
@@ -369,14 +371,47 @@ static void thaw_all(struct bvol *v, size_t n)
 		}
 }
 
-/* Freeze every mounted filesystem of a running container, reflink each volume, thaw: one
- * consistent point for all its volumes. */
-static int take_snapshots(struct bvol *v, size_t n, const char *snap, bool running,
-			  struct carve_error *err)
+/* One consistent point for all volumes of a server: a running container's filesystems are all
+ * frozen, reflinked and thawed; a paused one's (its writers frozen, FIFREEZE could wait on one
+ * frozen mid-write) are synced; a running VM's vCPUs are stopped over QMP around the reflink of
+ * its disk (servers_volume_snapshot); a stopped server needs nothing. */
+static int take_snapshots(struct daemon *d, const struct db_server *s, struct bvol *v, size_t n,
+			  const char *snap, struct carve_error *err)
 {
+	bool vm = streq(s->kind, "vm"), running = s->state == DB_SERVER_RUNNING;
 	int r = 0;
 
-	for (size_t i = 0; running && i < n; i++) {
+	if (vm && (running || s->state == DB_SERVER_PAUSED)) {
+		r = servers_volume_snapshot(d, s, snap, err);
+		if (r < 0)
+			return r;
+		CARVE_FAILPOINT("backup-frozen");
+		v[0].snapped = true;
+		r = storage_volume_snapshot_path(v[0].p, v[0].id, snap, v[0].snap,
+						 sizeof(v[0].snap));
+		if (r < 0)
+			return carve_err(err, r, "volume 'root': snapshot path");
+		/* a VM's data volumes are not mounted anywhere while it runs */
+		for (size_t i = 1; i < n; i++) {
+			r = storage_volume_snapshot(v[i].p, v[i].id, snap, err);
+			if (r < 0)
+				return carve_err_prefix(err, "volume '%s': snapshot", v[i].name);
+			v[i].snapped = true;
+			r = storage_volume_snapshot_path(v[i].p, v[i].id, snap, v[i].snap,
+							 sizeof(v[i].snap));
+			if (r < 0)
+				return carve_err(err, r, "volume '%s': snapshot path", v[i].name);
+		}
+		return 0;
+	}
+	for (size_t i = 0; !vm && s->state == DB_SERVER_PAUSED && i < n; i++) {
+		cleanup_close int fd = open(v[i].live_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0)
+			return carve_err(err, -errno, "volume '%s': sync '%s'", v[i].name,
+					 v[i].live_mnt);
+	}
+	for (size_t i = 0; !vm && running && i < n; i++) {
 		r = storage_fs_freeze(v[i].live_mnt, err);
 		if (r < 0) {
 			carve_err_prefix(err, "volume '%s'", v[i].name);
@@ -426,12 +461,12 @@ int backup_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	r = db_server_get_by_id(d->db, op->server_id, &s, err);
 	if (r < 0)
 		return r;
-	running = s->state == DB_SERVER_RUNNING;
-	if (streq(s->kind, "vm") && s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
+	running = s->state == DB_SERVER_RUNNING || s->state == DB_SERVER_PAUSED;
+	if (streq(s->kind, "vm") && s->state == DB_SERVER_PAUSED) {
 		r = carve_err(err, -EBUSY,
-			      "server '%s' is a %s VM: a running VM is not backed up yet (no "
-			      "QMP-coordinated point): stop it first",
-			      s->name, db_server_state_to_string(s->state));
+			      "server '%s' is a paused VM (its QEMU frozen mid-I/O): resume it "
+			      "first",
+			      s->name);
 		goto out;
 	}
 	if (!running && s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
@@ -480,7 +515,7 @@ int backup_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	CARVE_FAILPOINT("backup-row-created");
 	task_progress(ctx, 0, 1, "bytes");
 
-	r = take_snapshots(v, n, row.snapshot, running && !streq(s->kind, "vm"), err);
+	r = take_snapshots(d, s, v, n, row.snapshot, err);
 	if (r < 0)
 		goto out;
 	CARVE_FAILPOINT("backup-snapshots-taken");
@@ -1362,8 +1397,14 @@ static void reconcile_thaw(struct daemon *d, unsigned *repaired)
 		struct bvol *v = NULL;
 		size_t nv = 0;
 
-		if (l[i]->state != DB_SERVER_RUNNING || streq(l[i]->kind, "vm") ||
-		    server_volumes(d, l[i], &v, &nv, NULL) < 0)
+		if (l[i]->state == DB_SERVER_RUNNING && streq(l[i]->kind, "vm")) {
+			char dir[PATH_MAX];
+			/* QMP cont: a no-op unless a crash left the guest stopped for a snapshot */
+			if (daemon_server_dir(d, l[i]->id, dir, sizeof(dir)) >= 0)
+				(void)monitor_vm_pause(dir, false, NULL);
+			continue;
+		}
+		if (l[i]->state != DB_SERVER_RUNNING || server_volumes(d, l[i], &v, &nv, NULL) < 0)
 			continue;
 		for (size_t j = 1; j < nv; j++)
 			if (storage_fs_thaw(v[j].live_mnt, NULL) >= 0) {
