@@ -120,6 +120,24 @@ static char *with_query(const char *base, const char *const *kv)
 	return p;
 }
 
+/* cli_task_follow, and with --json (when waiting) the finished task is printed. */
+static int follow(struct cli *cli, json_t *answer, bool no_wait, const char *kind, const char *name)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	const char *id = json_string_value(json_object_get(json_object_get(answer, "task"), "id"));
+	json_t *task = NULL;
+
+	if (no_wait || !cli->json || !id)
+		return cli_task_follow(cli, answer, no_wait, kind, name);
+	if (cli_task_wait(cli, id, &task, &err) < 0) {
+		json_decref(task);
+		return cli_fail_object(cli, &err, kind, name);
+	}
+	cli_print_json(cli, task);
+	json_decref(task);
+	return CLI_EXIT_OK;
+}
+
 static int fail_backup(struct cli *cli, struct carve_error *err, const char *id)
 {
 	return cli_fail_object(cli, err, "backup", id);
@@ -234,7 +252,7 @@ static int run_delete(struct cli *cli, const struct cli_args *a)
 		return CLI_EXIT_FAILURE;
 	if (cli_request(cli, "DELETE", path, NULL, &answer, &err) < 0)
 		return fail_backup(cli, &err, id);
-	ex = cli_task_follow(cli, answer, cli_args_has(a, "no-wait"), "backup", id);
+	ex = follow(cli, answer, cli_args_has(a, "no-wait"), "backup", id);
 	json_decref(answer);
 	if (ex == CLI_EXIT_OK && !cli->quiet && !cli->json && !cli_args_has(a, "no-wait"))
 		fprintf(cli->out, "backup '%s' deleted (its chunks go at the next gc)\n", id);
@@ -398,8 +416,8 @@ static int run_verify(struct cli *cli, const struct cli_args *a)
 		return CLI_EXIT_FAILURE;
 	if (cli_request(cli, "POST", path, NULL, &answer, &err) < 0)
 		return id ? fail_backup(cli, &err, id) : cli_fail(cli, &err);
-	ex = cli_task_follow(cli, answer, cli_args_has(a, "no-wait"), id ? "backup" : "store",
-			     id ? id : (store ? store : "default"));
+	ex = follow(cli, answer, cli_args_has(a, "no-wait"), id ? "backup" : "store",
+		    id ? id : (store ? store : "default"));
 	json_decref(answer);
 	if (ex == CLI_EXIT_OK && !cli->quiet && !cli->json && !cli_args_has(a, "no-wait"))
 		fprintf(cli->out, "%s%s%s verified: every chunk is good\n",
@@ -467,7 +485,7 @@ static int run_prune(struct cli *cli, const struct cli_args *a)
 		json_decref(answer);
 		return CLI_EXIT_OK;
 	}
-	ex = cli_task_follow(cli, answer, cli_args_has(a, "no-wait"), "server", server);
+	ex = follow(cli, answer, cli_args_has(a, "no-wait"), "server", server);
 	json_decref(answer);
 	if (ex == CLI_EXIT_OK && !cli->quiet && !cli->json && !cli_args_has(a, "no-wait"))
 		fprintf(cli->out, "backups of server '%s' pruned\n", server);
@@ -488,8 +506,8 @@ static int run_gc(struct cli *cli, const struct cli_args *a)
 		return CLI_EXIT_FAILURE;
 	if (cli_request(cli, "POST", path, NULL, &answer, &err) < 0)
 		return cli_fail_object(cli, &err, "backup store", store ? store : "default");
-	ex = cli_task_follow(cli, answer, cli_args_has(a, "no-wait"), "backup store",
-			     store ? store : "default");
+	ex = follow(cli, answer, cli_args_has(a, "no-wait"), "backup store",
+		    store ? store : "default");
 	json_decref(answer);
 	if (ex == CLI_EXIT_OK && !cli->quiet && !cli->json && !cli_args_has(a, "no-wait"))
 		fprintf(cli->out, "backup store '%s': garbage collected\n",
