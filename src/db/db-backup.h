@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Backup records (schema version 3). A backup's data and manifest live in a backup store (see
+ * Backup records (schema version 5). A backup's data and manifest live in a backup store (see
  * src/backup); these rows say whose it is (tenant, server), where it is (store), which storage
  * snapshot of the server's volumes it keeps for the next incremental backup, and its statistics.
  * A row is "running" (backup_id NULL) from before its snapshots are taken until the store holds
