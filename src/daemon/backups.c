@@ -374,35 +374,51 @@ static void thaw_all(struct bvol *v, size_t n)
 /* One consistent point for all volumes of a server: a running container's filesystems are all
  * frozen, reflinked and thawed; a paused one's (its writers frozen, FIFREEZE could wait on one
  * frozen mid-write) are synced; a running VM's vCPUs are stopped over QMP around the reflink of
- * its disk (servers_volume_snapshot); a stopped server needs nothing. */
+ * its disks; a stopped server needs nothing. */
 static int take_snapshots(struct daemon *d, const struct db_server *s, struct bvol *v, size_t n,
 			  const char *snap, struct carve_error *err)
 {
 	bool vm = streq(s->kind, "vm"), running = s->state == DB_SERVER_RUNNING;
 	int r = 0;
 
-	if (vm && (running || s->state == DB_SERVER_PAUSED)) {
-		r = servers_volume_snapshot(d, s, snap, err);
+	if (vm && s->state == DB_SERVER_PAUSED)
+		return carve_err(err, -EBUSY,
+				 "server '%s' is a paused VM (its QEMU frozen mid-I/O): resume it "
+				 "first",
+				 s->name);
+	if (vm && running) {
+		struct carve_error e = CARVE_ERROR_INIT;
+		char dir[PATH_MAX];
+
+		/* QMP stop halts the vCPUs and drains the guest's I/O into its disks (root and
+		 * data volumes alike): the reflinks then hold what a power cut would */
+		r = daemon_server_dir(d, s->id, dir, sizeof(dir));
 		if (r < 0)
-			return r;
+			return carve_err(err, r, "server '%s'", s->name);
+		r = monitor_vm_pause(dir, true, err);
+		if (r < 0)
+			return carve_err_prefix(err, "pause the guest");
 		CARVE_FAILPOINT("backup-frozen");
-		v[0].snapped = true;
-		r = storage_volume_snapshot_path(v[0].p, v[0].id, snap, v[0].snap,
-						 sizeof(v[0].snap));
-		if (r < 0)
-			return carve_err(err, r, "volume 'root': snapshot path");
-		/* a VM's data volumes are not mounted anywhere while it runs */
-		for (size_t i = 1; i < n; i++) {
+		for (size_t i = 0; r >= 0 && i < n; i++) {
 			r = storage_volume_snapshot(v[i].p, v[i].id, snap, err);
-			if (r < 0)
-				return carve_err_prefix(err, "volume '%s': snapshot", v[i].name);
+			if (r < 0) {
+				carve_err_prefix(err, "volume '%s': snapshot", v[i].name);
+				break;
+			}
 			v[i].snapped = true;
 			r = storage_volume_snapshot_path(v[i].p, v[i].id, snap, v[i].snap,
 							 sizeof(v[i].snap));
 			if (r < 0)
-				return carve_err(err, r, "volume '%s': snapshot path", v[i].name);
+				carve_err(err, r, "volume '%s': snapshot path", v[i].name);
 		}
-		return 0;
+		if (monitor_vm_pause(dir, false, &e) < 0) {
+			log_error(
+				"server '%s': the guest stays paused after its backup snapshot: %s",
+				s->name, e.msg);
+			if (r >= 0)
+				r = carve_err(err, e.code, "resume the guest: %s", e.msg);
+		}
+		return r;
 	}
 	for (size_t i = 0; !vm && s->state == DB_SERVER_PAUSED && i < n; i++) {
 		cleanup_close int fd = open(v[i].live_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -259,9 +259,15 @@ if [ "$STATUS" = 200 ] && command -v qemu-system-x86_64 >/dev/null; then
 	api POST /servers '{"name":"vm1","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
 	expect_eq "create vm1" "$(wait_task "$(jf .task.id)")" succeeded
 	VM1=$(server_field vm1 .id acme)
+	api POST /volumes '{"name":"vmdata","size":"64M","tenant":"acme"}'
+	VMVOL=$(jf .id)
+	api POST "/volumes/vmdata/attach?tenant=acme" '{"server":"vm1"}'
+	expect_eq "a data volume attached to vm1" "$STATUS" 200
 	server_do vm1 start acme
 	out=$("$CARVE" --json backup create vm1 --tenant acme)
 	VMB=$(jq -r .id <<<"$out")
+	expect_eq "the VM backup covers its disks" "$(jq -c '[.volumes[].name]' <<<"$out")" '["root","vmdata"]'
+	VMD_SUM=$(sha256sum <"$(find "$POOL/snapshots/$VMVOL" -name '*.raw')" | cut -d' ' -f1)
 	check "a running VM is backed up ($(jq -r .stats.bytes_read <<<"$out") bytes read)" \
 		test "$(jq -r .stats.bytes_read <<<"$out")" -gt 0
 	expect_eq "and keeps running (QMP cont)" "$(server_field vm1 .state acme)" running
@@ -270,6 +276,9 @@ if [ "$STATUS" = 200 ] && command -v qemu-system-x86_64 >/dev/null; then
 	VM2=$(server_field vm2 .id acme)
 	expect_eq "the restored VM's disk is the backed-up snapshot" \
 		"$(sha256sum <"$POOL/volumes/$VM2.raw" | cut -d' ' -f1)" "$VM_SUM"
+	api GET "/volumes/vm2-vmdata?tenant=acme"
+	expect_eq "and its data disk too" \
+		"$(sha256sum <"$POOL/volumes/$(jf .id).raw" | cut -d' ' -f1)" "$VMD_SUM"
 	server_do vm2 start acme
 	expect_eq "the restored VM starts" "$(server_field vm2 .state acme)" running
 	for v in vm1 vm2; do
@@ -277,6 +286,7 @@ if [ "$STATUS" = 200 ] && command -v qemu-system-x86_64 >/dev/null; then
 		api DELETE "/servers/$v?tenant=acme"
 		wait_task "$(jf .task.id)" >/dev/null
 	done
+	for v in vmdata vm2-vmdata; do api DELETE "/volumes/$v?tenant=acme"; done
 else
 	log "SKIP VM backup: no busybox-vm template or no QEMU (scripts/vm-assets.sh)"
 fi
