@@ -54,6 +54,8 @@ enum auth_right {
 	AUTH_RIGHT_TENANTS_WRITE, /* provider admin only */
 	AUTH_RIGHT_POOLS_READ, /* provider admin only: storage pools and their capacity */
 	AUTH_RIGHT_POOLS_WRITE, /* provider admin only */
+	AUTH_RIGHT_BACKUPS_READ, /* list, show, browse files of, fetch files from own backups */
+	AUTH_RIGHT_BACKUPS_WRITE, /* create, delete, restore, verify, prune, schedules */
 	_AUTH_RIGHT_MAX,
 	_AUTH_RIGHT_INVALID = -EINVAL,
 };

@@ -220,4 +220,9 @@ struct backup_gc_stats {
  * chunks modified after the oldest running backup started (less a slack) are kept. */
 int backup_gc(struct backup_store *s, struct backup_gc_stats *ret, struct carve_error *err);
 
+/* The bytes (and number) of distinct chunk files the listed backups reference, each counted once
+ * (what these backups occupy in the store; missing manifests count nothing). */
+int backup_usage(struct backup_store *s, const char *const *ids, size_t n_ids, uint64_t *ret_bytes,
+		 uint64_t *ret_chunks, struct carve_error *err);
+
 #endif

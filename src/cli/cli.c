@@ -42,7 +42,7 @@ static const struct cli_group *const groups[] = {
 	&cli_group_login,    &cli_group_logout,	 &cli_group_whoami,   &cli_group_tenant,
 	&cli_group_user,     &cli_group_token,	 &cli_group_template, &cli_group_server,
 	&cli_group_snapshot, &cli_group_pool,	 &cli_group_volume,   &cli_group_event,
-	&cli_group_task,     &cli_group_console, &cli_group_exec,
+	&cli_group_task,     &cli_group_console, &cli_group_exec,     &cli_group_backup,
 };
 
 static bool group_is_single(const struct cli_group *g)
@@ -189,6 +189,16 @@ int cli_request(struct cli *cli, const char *method, const char *path, json_t *b
 			 " (log in with 'carve login' or use --token)");
 	}
 	return r;
+}
+
+int cli_download(struct cli *cli, const char *path, int fd, uint64_t *ret_bytes,
+		 struct carve_error *err)
+{
+	int r = cli_connect(cli, err);
+
+	if (r < 0)
+		return r;
+	return carve_client_download(cli->client, path, fd, ret_bytes, err);
 }
 
 json_t *cli_unwrap(json_t *answer, const char *key)

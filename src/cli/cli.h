@@ -79,7 +79,7 @@ struct cli_group {
 extern const struct cli_group cli_group_login, cli_group_logout, cli_group_whoami, cli_group_tenant,
 	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_snapshot,
 	cli_group_pool, cli_group_volume, cli_group_event, cli_group_task, cli_group_console,
-	cli_group_exec;
+	cli_group_exec, cli_group_backup;
 
 struct carve_client;
 
@@ -114,6 +114,9 @@ int cli_fail_object(struct cli *cli, struct carve_error *err, const char *kind, 
 int cli_request(struct cli *cli, const char *method, const char *path, json_t *body, json_t **ret,
 		struct carve_error *err);
 
+/* GET path and write the raw answer to fd (a file download). */
+int cli_download(struct cli *cli, const char *path, int fd, uint64_t *ret_bytes,
+		 struct carve_error *err);
 /* Poll a task until it ends, drawing a progress bar on a terminal. Fills err with the task's
  * error when it failed. *ret_task (optional) receives the final task object. */
 int cli_task_wait(struct cli *cli, const char *task_id, json_t **ret_task, struct carve_error *err);

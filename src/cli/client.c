@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/fd-util.h"
 #include "base/string-util.h"
 #include "carve-config.h"
 #include "cli/client.h"
@@ -251,4 +252,80 @@ int carve_client_request(struct carve_client *c, const char *method, const char 
 	else
 		json_decref(answer);
 	return (int)status;
+}
+
+struct download {
+	CURL *curl;
+	int fd;
+	struct buffer err; /* the error answer of a non-2xx status */
+	bool failed_write;
+	uint64_t written;
+};
+
+static size_t download_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct download *dl = userdata;
+	size_t n = size * nmemb;
+	long status = 0;
+
+	curl_easy_getinfo(dl->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300)
+		return write_cb(ptr, size, nmemb, &dl->err);
+	if (loop_write(dl->fd, ptr, n) < 0) {
+		dl->failed_write = true;
+		return 0;
+	}
+	dl->written += n;
+	return n;
+}
+
+int carve_client_download(struct carve_client *c, const char *path, int fd, uint64_t *ret_bytes,
+			  struct carve_error *err)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct download dl = {.curl = c->curl, .fd = fd};
+	struct curl_slist *headers = NULL;
+	cleanup_free char *full = NULL;
+	long status = 0;
+	CURLcode cc;
+	int r = 0;
+
+	c->last_code[0] = '\0';
+	if (asprintf(&full, "%s%s%s", c->base, API_PREFIX, path) < 0)
+		return carve_err(err, -ENOMEM, "out of memory");
+	curl_easy_reset(c->curl);
+	if (c->auth_header)
+		headers = curl_slist_append(headers, c->auth_header);
+	curl_easy_setopt(c->curl, CURLOPT_URL, full);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (c->socket_path)
+		curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	if (headers)
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "carve/" CARVE_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, download_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &dl);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	cc = curl_easy_perform(c->curl);
+	curl_slist_free_all(headers);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (dl.failed_write)
+		r = carve_err(err, -EIO, "write the file: %m");
+	else if (cc != CURLE_OK && status == 0)
+		r = carve_err(err, -ENOTCONN, "cannot reach carved at %s: %s", c->url,
+			      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	else if (status < 200 || status >= 300) {
+		json_t *answer = dl.err.len ? json_loadb(dl.err.data, dl.err.len, 0, NULL) : NULL;
+		r = api_error(c, status, answer, err);
+		json_decref(answer);
+	} else if (cc != CURLE_OK)
+		r = carve_err(err, -EIO, "carved at %s: %s", c->url,
+			      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	buffer_release(&dl.err);
+	if (r >= 0 && ret_bytes)
+		*ret_bytes = dl.written;
+	return r;
 }

@@ -9,6 +9,7 @@
 #define CARVE_CLI_CLIENT_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "base/err.h"
 
@@ -31,6 +32,10 @@ struct carve_client *carve_client_free(struct carve_client *c);
 int carve_client_request(struct carve_client *c, const char *method, const char *path, json_t *body,
 			 json_t **ret, long *ret_status, struct carve_error *err);
 
+/* GET path and write a 2xx answer's body to fd as it arrives (no size limit); an error answer
+ * fills err as carve_client_request does. */
+int carve_client_download(struct carve_client *c, const char *path, int fd, uint64_t *ret_bytes,
+			  struct carve_error *err);
 /* The API's error.code of the last failed request ("not_found"), "" when none. */
 const char *carve_client_last_error_code(const struct carve_client *c);
 

@@ -8,7 +8,9 @@
 #include "base/log.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
+#include "daemon/api-backups.h"
 #include "daemon/api.h"
+#include "db/db-backup.h"
 
 /* Rights: RIGHT_NONE means the route authenticates by itself (login); RIGHT_ANY means any
  * authenticated caller. */
@@ -87,6 +89,28 @@ static const struct api_route routes[] = {
 	R("POST", "/servers/{name}/resume", api_servers_resume, AUTH_RIGHT_SERVERS_OPERATE),
 	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
 	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
+	/* backups (api-backups.c) */
+	R("GET", "/backup-stores", api_backup_stores_list, AUTH_RIGHT_BACKUPS_READ),
+	R("POST", "/backup-stores", api_backup_stores_create, AUTH_RIGHT_POOLS_WRITE),
+	R("DELETE", "/backup-stores/{name}", api_backup_stores_delete, AUTH_RIGHT_POOLS_WRITE),
+	R("POST", "/backup-stores/{name}/gc", api_backup_stores_gc, AUTH_RIGHT_POOLS_WRITE),
+	R("POST", "/backup-stores/{name}/verify", api_backup_stores_verify, AUTH_RIGHT_POOLS_WRITE),
+	R("GET", "/backups", api_backups_list, AUTH_RIGHT_BACKUPS_READ),
+	R("POST", "/backups", api_backups_create, AUTH_RIGHT_BACKUPS_WRITE),
+	R("GET", "/backups/{id}", api_backups_get, AUTH_RIGHT_BACKUPS_READ),
+	R("DELETE", "/backups/{id}", api_backups_delete, AUTH_RIGHT_BACKUPS_WRITE),
+	R("POST", "/backups/{id}/restore", api_backups_restore, AUTH_RIGHT_BACKUPS_WRITE),
+	R("POST", "/backups/{id}/verify", api_backups_verify, AUTH_RIGHT_BACKUPS_WRITE),
+	R("GET", "/backups/{id}/files", api_backups_files, AUTH_RIGHT_BACKUPS_READ),
+	R("GET", "/backups/{id}/file", api_backups_file, AUTH_RIGHT_BACKUPS_READ),
+	R("POST", "/backups/{id}/restore-file", api_backups_restore_file, AUTH_RIGHT_BACKUPS_WRITE),
+	R("POST", "/servers/{name}/backups/prune", api_backups_prune, AUTH_RIGHT_BACKUPS_WRITE),
+	R("GET", "/servers/{name}/backup-schedule", api_backup_schedule_get,
+	  AUTH_RIGHT_BACKUPS_READ),
+	R("PUT", "/servers/{name}/backup-schedule", api_backup_schedule_set,
+	  AUTH_RIGHT_BACKUPS_WRITE),
+	R("DELETE", "/servers/{name}/backup-schedule", api_backup_schedule_delete,
+	  AUTH_RIGHT_BACKUPS_WRITE),
 };
 #undef R
 
@@ -321,8 +345,11 @@ static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
 			used += u.used;
 	}
 	db_server_list_free(l, n);
-	return json_pack("{s:I, s:I, s:I}", "servers", (json_int_t)n, "disk_provisioned",
-			 (json_int_t)provisioned, "disk_used", (json_int_t)used);
+	uint64_t backup_bytes = 0;
+	(void)db_backup_usage_get(d->db, t->id, &backup_bytes, NULL);
+	return json_pack("{s:I, s:I, s:I, s:I}", "servers", (json_int_t)n, "disk_provisioned",
+			 (json_int_t)provisioned, "disk_used", (json_int_t)used, "backup_bytes",
+			 (json_int_t)backup_bytes);
 }
 
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)

@@ -43,6 +43,9 @@ struct daemon {
 	double fill_threshold; /* 0..1: a pool.fill event when the pool's allocation crosses it */
 	char lxcfs_binary[PATH_MAX]; /* "" : no lxcfs (--lxcfs none) */
 	char lxcfs_dir[PATH_MAX]; /* its mount point while it runs, else "" */
+	char backup_dir[PATH_MAX]; /* the default backup store */
+	bool backup_encrypt; /* the default store encrypts each tenant's backups with its key */
+	uint64_t backup_min_interval; /* seconds: the shortest "@every" schedule */
 
 	struct db *db;
 	struct auth_throttle *throttle;

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/parse-util.h"
+#include "daemon/backups.h"
 #include "daemon/daemon.h"
 
 #define HOUSEKEEPING_INTERVAL 30
@@ -72,13 +73,16 @@ static void *housekeeping_main(void *arg)
 	pthread_mutex_lock(&h->lock);
 	while (!h->stopping) {
 		struct timespec until;
+		int wait;
 
 		pthread_mutex_unlock(&h->lock);
 		check_pools(h);
 		(void)db_token_delete_expired(h->d->db, time(NULL), NULL);
+		/* due backup schedules; wake again when the next one is due */
+		wait = h->d->tasks ? backups_housekeeping(h->d) : 1;
 		pthread_mutex_lock(&h->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += HOUSEKEEPING_INTERVAL;
+		until.tv_sec += wait < HOUSEKEEPING_INTERVAL ? wait : HOUSEKEEPING_INTERVAL;
 		while (!h->stopping && !h->kick)
 			if (pthread_cond_timedwait(&h->cond, &h->lock, &until) != 0)
 				break;

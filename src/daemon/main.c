@@ -26,6 +26,7 @@
 #include "carve-config.h"
 #include "ct/ct.h"
 #include "daemon/api.h"
+#include "daemon/backups.h"
 #include "daemon/servers.h"
 #include "daemon/tasks.h"
 
@@ -53,6 +54,10 @@ static void help(void)
 	       "  --fill-threshold PCT a pool.fill event when a pool is this full (default 80)\n"
 	       "  --lxcfs PATH         lxcfs binary for servers' /proc views, or 'none'\n"
 	       "                       (default /usr/bin/lxcfs; mounted at <run-dir>/lxcfs)\n"
+	       "  --backup-dir DIR     the default backup store (default <state-dir>/backups)\n"
+	       "  --backup-encrypt yes|no  encrypt each tenant's backups in the default store\n"
+	       "                       with its own key (default yes)\n"
+	       "  --backup-min-interval SECS  shortest '@every' backup schedule (default 300)\n"
 	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the version\n"
@@ -163,6 +168,9 @@ enum {
 	OPT_FILL_THRESHOLD,
 	OPT_VERSION,
 	OPT_LXCFS,
+	OPT_BACKUP_DIR,
+	OPT_BACKUP_ENCRYPT,
+	OPT_BACKUP_MIN_INTERVAL,
 };
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -183,6 +191,9 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"pool-size", required_argument, NULL, OPT_POOL_SIZE},
 		{"overcommit", required_argument, NULL, OPT_OVERCOMMIT},
 		{"fill-threshold", required_argument, NULL, OPT_FILL_THRESHOLD},
+		{"backup-dir", required_argument, NULL, OPT_BACKUP_DIR},
+		{"backup-encrypt", required_argument, NULL, OPT_BACKUP_ENCRYPT},
+		{"backup-min-interval", required_argument, NULL, OPT_BACKUP_MIN_INTERVAL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"lxcfs", required_argument, NULL, OPT_LXCFS},
@@ -297,6 +308,25 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			}
 			log_set_level(log_level_from_string(optarg));
 			break;
+		case OPT_BACKUP_DIR:
+			if (optarg[0] != '/' || strscpy(d->backup_dir, optarg, PATH_MAX) < 0) {
+				fprintf(stderr, "carved: --backup-dir: must be an absolute path\n");
+				return -EINVAL;
+			}
+			break;
+		case OPT_BACKUP_ENCRYPT:
+			if (!streq(optarg, "yes") && !streq(optarg, "no")) {
+				fprintf(stderr, "carved: --backup-encrypt '%s': use yes or no\n",
+					optarg);
+				return -EINVAL;
+			}
+			d->backup_encrypt = streq(optarg, "yes");
+			break;
+		case OPT_BACKUP_MIN_INTERVAL:
+			if (parse_uint64(optarg, 1, 86400 * 366, &v, &err) < 0)
+				goto bad_num;
+			d->backup_min_interval = v;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -363,6 +393,8 @@ int main(int argc, char **argv)
 		.overcommit = 2.0,
 		.fill_threshold = 0.8,
 		.lxcfs_binary = "/usr/bin/lxcfs",
+		.backup_encrypt = true,
+		.backup_min_interval = 300,
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct http_server_config hc = {0};
@@ -462,6 +494,11 @@ int main(int argc, char **argv)
 	if ((r = auth_throttle_new(&d.throttle)) < 0 || (r = watcher_new(&d, &d.watcher)) < 0)
 		return log_error_errno(r, "start"), 1;
 	servers_reconcile(&d);
+	if (!d.backup_dir[0])
+		snprintf(d.backup_dir, sizeof(d.backup_dir), "%s/backups", d.state_dir);
+	carve_err_clear(&err);
+	if (backups_init(&d, &err) < 0)
+		return log_error("backups: %s", err.msg), 1;
 	if (d.cgroup_root[0]) {
 		carve_err_clear(&err);
 		if (cgroup_manager_new(d.cgroup_root, d.cgroup_prefix, _CGROUP_BACKEND_INVALID,

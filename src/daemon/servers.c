@@ -16,6 +16,7 @@
 #include "base/failpoint.h"
 #include "base/log.h"
 #include "base/string-util.h"
+#include "daemon/backups.h"
 #include "daemon/servers.h"
 #include "monitor/monitor.h"
 #include "vm/vm.h"
@@ -1057,6 +1058,7 @@ static void reconcile_snapshots(struct daemon *d, const struct db_server *s, uns
 		name[len - 4] = '\0';
 		for (size_t i = 0; i < n && !known; i++)
 			known = streq(l[i]->name, name);
+		known = known || backups_snapshot_known(d, name);
 		if (known || storage_volume_snapshot_delete(spool(d, s), s->id, name, NULL) < 0)
 			continue;
 		log_warning("reconcile: server '%s': snapshot '%s' had no record (interrupted): "

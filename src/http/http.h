@@ -68,6 +68,12 @@ struct http_response {
 	char *body; /* owned; used when json is NULL */
 	size_t body_len;
 	const char *content_type; /* static string; default application/json */
+	/* with body_fd_set (and json, body unset): stream body_fd_len bytes of body_fd, which the
+	 * response owns (closed once sent, or by http_response_release) */
+	bool body_fd_set;
+	int body_fd;
+	uint64_t body_fd_len;
+	char disposition[160]; /* non-empty: a Content-Disposition header */
 	int retry_after; /* > 0: a Retry-After header (seconds) */
 	char location[256]; /* non-empty: a Location header */
 	char allow[64]; /* non-empty: an Allow header (set by the router on 405) */

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/string-util.h"
@@ -135,6 +136,10 @@ void http_response_release(struct http_response *resp)
 	free(resp->body);
 	resp->body = NULL;
 	resp->body_len = 0;
+	if (resp->body_fd_set && resp->body_fd >= 0)
+		close(resp->body_fd);
+	resp->body_fd_set = false;
+	resp->body_fd = -1;
 }
 
 void http_response_json(struct http_response *resp, int status, json_t *json)

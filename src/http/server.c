@@ -171,7 +171,13 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
 		body = TAKE_PTR(resp->body);
 		len = resp->body_len;
 	}
-	if (body)
+	if (!body && resp->body_fd_set && resp->body_fd >= 0) {
+		/* MHD owns the fd from here */
+		r = MHD_create_response_from_fd64(resp->body_fd_len, resp->body_fd);
+		if (r)
+			resp->body_fd_set = false;
+		len = resp->body_fd_len;
+	} else if (body)
 		r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	else if (status == 500 && resp->json)
 		r = MHD_create_response_from_buffer(strlen(fallback), (void *)fallback,
@@ -194,6 +200,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
 		add_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->allow[0])
 		add_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	if (resp->disposition[0])
+		add_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, resp->disposition);
 	ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	http_response_release(resp);

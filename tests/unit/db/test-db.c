@@ -19,6 +19,7 @@
 #include "base/fd-util.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
+#include "db/db-backup.h"
 #include "db/db.h"
 
 struct fixture {
@@ -1076,6 +1077,99 @@ static void test_volume_crud(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+static void test_backup_records(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant a, b;
+	struct db_backup row = {0}, *got = NULL, **l = NULL;
+	struct db_backup_schedule sc = {0}, **due = NULL;
+	uint8_t k1[32], k2[32], fresh[32], out[32];
+	uint64_t bytes = 1;
+	size_t n = 0;
+
+	make_tenant(f->db, "acme", &a);
+	make_tenant(f->db, "beta", &b);
+	/* one key per tenant, created once */
+	memset(fresh, 1, sizeof(fresh));
+	assert_int_equal(db_backup_key_get_or_create(f->db, a.id, fresh, k1, &err), 0);
+	memset(fresh, 2, sizeof(fresh));
+	assert_int_equal(db_backup_key_get_or_create(f->db, a.id, fresh, out, &err), 0);
+	assert_memory_equal(k1, out, 32);
+	assert_int_equal(db_backup_key_get_or_create(f->db, b.id, fresh, k2, &err), 0);
+	assert_memory_not_equal(k1, k2, 32);
+
+	/* running, then complete; the snapshot it keeps is known */
+	snprintf(row.store, sizeof(row.store), "default");
+	snprintf(row.tenant_id, sizeof(row.tenant_id), "%s", a.id);
+	snprintf(row.server_id, sizeof(row.server_id), "0123456789abcdef0123456789abcdef");
+	snprintf(row.server_name, sizeof(row.server_name), "web1");
+	snprintf(row.kind, sizeof(row.kind), "container");
+	snprintf(row.snapshot, sizeof(row.snapshot), "fedcba9876543210fedcba9876543210");
+	row.volumes = (char *)"[]";
+	assert_int_equal(db_backup_create(f->db, &row, &err), 0);
+	assert_true(db_backup_snapshot_known(f->db, row.snapshot));
+	assert_false(db_backup_snapshot_known(f->db, "other"));
+	assert_int_equal(db_backup_list(f->db, a.id, NULL, NULL, true, &l, &n, &err), 0);
+	assert_int_equal(n, 0);
+	db_backup_list_free(l, n);
+	snprintf(row.backup_id, sizeof(row.backup_id), "20261123T010203Z-abcdef12");
+	row.state = DB_BACKUP_COMPLETE;
+	row.stats = (char *)"{\"bytes_read\":5}";
+	assert_int_equal(db_backup_update(f->db, &row, &err), 0);
+	assert_int_equal(db_backup_get(f->db, row.backup_id, &got, &err), 0);
+	assert_int_equal(got->state, DB_BACKUP_COMPLETE);
+	assert_string_equal(got->stats, "{\"bytes_read\":5}");
+	assert_null(got->verify);
+	db_backup_free(got);
+	assert_int_equal(db_backup_set_verify(f->db, row.id, "{\"ok\":true}", &err), 0);
+	assert_int_equal(db_backup_list(f->db, a.id, row.server_id, "default", true, &l, &n, &err),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0]->verify, "{\"ok\":true}");
+	db_backup_list_free(l, n);
+	assert_int_equal(db_backup_list(f->db, b.id, NULL, NULL, false, &l, &n, &err), 0);
+	assert_int_equal(n, 0);
+	db_backup_list_free(l, n);
+	/* a tenant with backups is not deleted */
+	assert_int_equal(db_tenant_delete(f->db, a.id, NULL), -EBUSY);
+
+	assert_int_equal(db_backup_usage_set(f->db, a.id, "default", 100, 2, &err), 0);
+	assert_int_equal(db_backup_usage_set(f->db, a.id, "offsite", 50, 1, &err), 0);
+	assert_int_equal(db_backup_usage_set(f->db, a.id, "default", 70, 2, &err), 0);
+	assert_int_equal(db_backup_usage_get(f->db, a.id, &bytes, &err), 0);
+	assert_int_equal(bytes, 120);
+	assert_int_equal(db_backup_usage_get(f->db, b.id, &bytes, &err), 0);
+	assert_int_equal(bytes, 0);
+
+	assert_int_equal(db_backup_delete(f->db, row.id, &err), 0);
+	assert_int_equal(db_backup_get(f->db, row.backup_id, &got, NULL), -ENOENT);
+	assert_false(db_backup_snapshot_known(f->db, row.snapshot));
+
+	/* schedules of a server, due by next_run */
+	struct db_template tpl;
+	struct db_server s;
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "web1", a.id, tpl.id, &s);
+	snprintf(sc.server_id, sizeof(sc.server_id), "%s", s.id);
+	snprintf(sc.expr, sizeof(sc.expr), "@daily");
+	snprintf(sc.store, sizeof(sc.store), "default");
+	sc.keep_last = 3;
+	sc.next_run = 1000;
+	assert_int_equal(db_backup_schedule_set(f->db, &sc, &err), 0);
+	assert_int_equal(db_backup_schedule_next(f->db), 1000);
+	assert_int_equal(db_backup_schedule_due(f->db, 999, &due, &n, &err), 0);
+	assert_int_equal(n, 0);
+	db_backup_schedule_list_free(due, n);
+	assert_int_equal(db_backup_schedule_due(f->db, 1000, &due, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(due[0]->keep_last, 3);
+	db_backup_schedule_list_free(due, n);
+	/* deleting the server removes its schedule */
+	assert_int_equal(db_server_delete(f->db, s.id, &err), 0);
+	assert_int_equal(db_backup_schedule_next(f->db), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1097,6 +1191,7 @@ int main(void)
 		T(test_audit_append),
 		T(test_transactions),
 		T(test_volume_crud),
+		T(test_backup_records),
 		cmocka_unit_test(test_enum_strings),
 	};
 
