@@ -215,6 +215,8 @@ static const char *const right_table[_AUTH_RIGHT_MAX] = {
 	[AUTH_RIGHT_TENANTS_WRITE] = "tenants.write",
 	[AUTH_RIGHT_POOLS_READ] = "pools.read",
 	[AUTH_RIGHT_POOLS_WRITE] = "pools.write",
+	[AUTH_RIGHT_NETWORKS_READ] = "networks.read",
+	[AUTH_RIGHT_NETWORKS_WRITE] = "networks.write",
 };
 
 const char *auth_right_to_string(enum auth_right r)
@@ -226,12 +228,12 @@ const char *auth_right_to_string(enum auth_right r)
 #define VIEWER_RIGHTS                                                        \
 	(RIGHT(AUTH_RIGHT_SERVERS_READ) | RIGHT(AUTH_RIGHT_TASKS_READ) |     \
 	 RIGHT(AUTH_RIGHT_TEMPLATES_READ) | RIGHT(AUTH_RIGHT_TENANTS_READ) | \
-	 RIGHT(AUTH_RIGHT_TOKENS_WRITE))
+	 RIGHT(AUTH_RIGHT_TOKENS_WRITE) | RIGHT(AUTH_RIGHT_NETWORKS_READ))
 #define OPERATOR_RIGHTS (VIEWER_RIGHTS | RIGHT(AUTH_RIGHT_SERVERS_OPERATE))
 /* Everything within the tenant; tenants.read is scoped to the own tenant by the caller. */
 #define OWNER_RIGHTS                                                                        \
 	(OPERATOR_RIGHTS | RIGHT(AUTH_RIGHT_SERVERS_WRITE) | RIGHT(AUTH_RIGHT_USERS_READ) | \
-	 RIGHT(AUTH_RIGHT_USERS_WRITE))
+	 RIGHT(AUTH_RIGHT_USERS_WRITE) | RIGHT(AUTH_RIGHT_NETWORKS_WRITE))
 #define ADMIN_RIGHTS (RIGHT(_AUTH_RIGHT_MAX) - 1)
 
 static const uint32_t role_rights[_DB_ROLE_MAX] = {

@@ -54,6 +54,8 @@ enum auth_right {
 	AUTH_RIGHT_TENANTS_WRITE, /* provider admin only */
 	AUTH_RIGHT_POOLS_READ, /* provider admin only: storage pools and their capacity */
 	AUTH_RIGHT_POOLS_WRITE, /* provider admin only */
+	AUTH_RIGHT_NETWORKS_READ, /* the tenant's networks, interfaces, published ports */
+	AUTH_RIGHT_NETWORKS_WRITE,
 	_AUTH_RIGHT_MAX,
 	_AUTH_RIGHT_INVALID = -EINVAL,
 };

@@ -131,7 +131,7 @@ static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 			return cli_invalid(cli, &err);
 		json_object_set_new(body, "disk", json_integer((json_int_t)v));
 	}
-	return CLI_EXIT_OK;
+	return cli_network_options(cli, a, name, body);
 }
 
 static int run_create(struct cli *cli, const struct cli_args *a)
@@ -205,9 +205,11 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 	ex = check_target(cli, a);
 	if (ex != CLI_EXIT_OK)
 		return ex;
-	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory") && !cli_args_has(a, "disk"))
+	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory") && !cli_args_has(a, "disk") &&
+	    !cli_args_has(a, "bandwidth"))
 		return cli_usage(cli,
-				 "server '%s': nothing to change (use --vcpus, --memory or --disk)",
+				 "server '%s': nothing to change (use --vcpus, --memory, --disk or "
+				 "--bandwidth)",
 				 name);
 	body = json_object();
 	if (!body)
@@ -340,6 +342,10 @@ static const struct cli_option create_options[] = {
 	{"pool", 'p', "POOL", "the storage pool of its disk (default: default)"},
 	{"kind", 'k', "KIND", "container (default) or vm"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
+	{"network", 'n', "NET[,ip=A][,dhcp]",
+	 "an interface on network NET (repeatable: eth0, eth1, ...); ip= a fixed address, dhcp: "
+	 "the server configures it by DHCP"},
+	{"bandwidth", 'b', "RATE", "bandwidth limit each way in bits/s, e.g. 50M (0: none)"},
 	NO_WAIT_OPTION,
 	{NULL},
 };
@@ -353,6 +359,7 @@ static const struct cli_option set_options[] = {
 	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
 	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
 	{"disk", 'd', "SIZE", "grow the root disk to SIZE (at once; disks only grow)"},
+	{"bandwidth", 'b', "RATE", "bandwidth limit each way in bits/s, e.g. 50M (0: none)"},
 	TENANT_OPTION,
 	{NULL},
 };
@@ -371,7 +378,7 @@ const struct cli_group cli_group_server = {
 		 list_options, 0, 0, run_list},
 		{"create",
 		 "NAME --template T [--vcpus N] [--memory SIZE] [--disk SIZE] [--pool P] [--kind KIND] "
-		 "[--no-wait]",
+		 "[--network NET[,ip=A][,dhcp]]... [--bandwidth RATE] [--no-wait]",
 		 "create a server and wait until it is provisioned",
 		 "Sizes take K, M, G, T suffixes (binary: 1G = 1024M).\n"
 		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G "
@@ -379,7 +386,7 @@ const struct cli_group cli_group_server = {
 		 create_options, 1, 1, run_create},
 		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
 		 show_options, 1, 1, run_show},
-		{"set", "NAME [--vcpus N] [--memory SIZE] [--disk SIZE]",
+		{"set", "NAME [--vcpus N] [--memory SIZE] [--disk SIZE] [--bandwidth RATE]",
 		 "change a server's limits (at its next start) or grow its disk (at once)",
 		 "Example:\n  carve server set web1 --memory 2G --disk 20G", set_options, 1, 1,
 		 run_set},

@@ -20,6 +20,9 @@
 /* Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
  * NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP */
 #define CT_CAPS_DEFAULT UINT64_C(0x00000000a80425fb)
+/* CAP_NET_ADMIN, kept with ct_config.net_admin: it acts only on the container's own network
+ * namespace (owned by its user namespace), e.g. to configure an address a DHCP client got. */
+#define CT_CAP_NET_ADMIN (UINT64_C(1) << 12)
 
 /*
  * mounts.c. ct_rootfs_enter(): make the mount tree private, bind rootfs onto itself (recursively,

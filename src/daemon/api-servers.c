@@ -9,6 +9,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
+#include "daemon/networks.h"
 #include "daemon/servers.h"
 
 #define VCPUS_MAX 256
@@ -196,8 +197,9 @@ static bool qemu_available(void)
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name", "template", "vcpus",  "memory", "disk",
-					     "pool", "kind",	 "tenant", NULL};
+	static const char *const fields[] = {"name",	 "template",  "vcpus", "memory",
+					     "disk",	 "pool",      "kind",  "tenant",
+					     "networks", "bandwidth", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -315,9 +317,17 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	}
 	if (r < 0)
 		return api_fail(resp, &err);
+	if (daemon_net_server_nics(d, &s, json_object_get(body, "networks"), &err) < 0 ||
+	    (json_object_get(body, "bandwidth") &&
+	     daemon_net_set_bandwidth(d, &s, json_object_get(body, "bandwidth"), &err) < 0)) {
+		(void)db_server_delete(d->db, s.id, NULL);
+		daemon_net_server_deleted(d);
+		return api_fail(resp, &err);
+	}
 	r = submit(d, c, &s, "server.create", server_task_create, &task, &err);
 	if (r < 0) {
 		(void)db_server_delete(d->db, s.id, NULL);
+		daemon_net_server_deleted(d);
 		return api_fail(resp, &err);
 	}
 	respond_task(d, resp, &s, task);
@@ -338,7 +348,7 @@ void api_servers_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_servers_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"vcpus", "memory", "disk", NULL};
+	static const char *const fields[] = {"vcpus", "memory", "disk", "bandwidth", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL, *cur = NULL;
 	cleanup_json json_t *body = NULL;
@@ -351,6 +361,9 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 	if (get_vcpus(body, s->name, &s->vcpus, &err) < 0 ||
 	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0 ||
 	    get_size(body, "disk", s->name, DISK_MIN, DISK_MAX, &disk, &err) < 0)
+		return api_fail(resp, &err);
+	if (json_object_get(body, "bandwidth") &&
+	    daemon_net_set_bandwidth(d, s, json_object_get(body, "bandwidth"), &err) < 0)
 		return api_fail(resp, &err);
 	if (disk && disk != s->disk) {
 		char a[32], b[32];

@@ -14,6 +14,7 @@
 #include "base/failpoint.h"
 #include "base/log.h"
 #include "base/string-util.h"
+#include "daemon/networks.h"
 #include "daemon/servers.h"
 #include "monitor/monitor.h"
 
@@ -348,6 +349,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.cgroup_root = d->cgroup_root;
 	cfg.cgroup_prefix = d->cgroup_prefix;
 	cfg.idmap_rootfs = d->volumes;
+	cfg.net_admin = daemon_net_server_configures(d, s->id);
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
 	if (streq(s->kind, "vm")) {
@@ -367,6 +369,16 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	if (r < 0)
 		goto fail;
 	CARVE_FAILPOINT("server-start-launched");
+	if (!streq(s->kind, "vm") && daemon_net_server_started(d, s->id, ipid, err) < 0) {
+		/* a server without the interfaces it was given does not run */
+		(void)monitor_kill(dir, NULL);
+		(void)monitor_wait(dir, 5000, &(struct monitor_status){0}, NULL);
+		if (attached)
+			(void)release_volume(d, s->id, NULL);
+		carve_err_prefix(err, "network");
+		mpid = 1; /* released above */
+		goto fail;
+	}
 	carve_err_clear(err);
 	if (daemon_tenant_apply_limits(d, t, err) < 0) {
 		log_warning("tenant '%s': caps not applied: %s", t->name, err->msg);
@@ -569,7 +581,10 @@ static int destroy(struct daemon *d, const struct db_server *s, struct carve_err
 	r = detach_data_volumes(d, s->id, err);
 	if (r < 0)
 		return r;
-	return db_server_delete(d->db, s->id, err);
+	r = db_server_delete(d->db, s->id, err);
+	if (r >= 0)
+		daemon_net_server_deleted(d); /* its interfaces and ports went with the row */
+	return r;
 }
 
 int server_task_delete(struct daemon *d, struct task_ctx *ctx, void *userdata,

@@ -335,6 +335,8 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		      "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : "", "cgroup_prefix",
 		      cfg->cgroup_prefix ? cfg->cgroup_prefix : "", "idmap_rootfs",
 		      (int)cfg->idmap_rootfs);
+	if (o && cfg->net_admin)
+		json_object_set_new(o, "net_admin", json_true());
 	if (o && cfg->n_mounts > 0) {
 		json_t *mounts = json_array();
 

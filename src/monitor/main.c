@@ -373,6 +373,7 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 		.cgroup_tenant = m->tenant_name,
 		.cgroup_server = m->server_name,
 		.idmap_rootfs = json_is_true(json_object_get(m->config, "idmap_rootfs")),
+		.net_admin = json_is_true(json_object_get(m->config, "net_admin")),
 	};
 	int r;
 

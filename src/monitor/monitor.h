@@ -55,6 +55,7 @@ struct monitor_config {
 	const char *cgroup_root; /* "/sys/fs/cgroup" */
 	const char *cgroup_prefix; /* carve's parent cgroup name */
 	bool idmap_rootfs; /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
+	bool net_admin; /* init keeps CAP_NET_ADMIN in its own network namespace (ct.h) */
 	const struct monitor_mount *mounts; /* extra mounts, at most CT_MOUNTS_MAX */
 	size_t n_mounts;
 	/*
