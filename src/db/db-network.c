@@ -117,8 +117,10 @@ int db_network_create(struct db *db, struct db_network *n, struct carve_error *e
 		return -ENOMEM;
 	sqlite3_bind_int64(st, 4, now);
 	r = insert_done(db, st, &n->id, "network", err);
-	if (r < 0)
-		return carve_err_prefix(err, "network '%s'", n->name);
+	if (r < 0) {
+		carve_err_prefix(err, "network '%s'", n->name);
+		return r;
+	}
 	n->created_at = now;
 	return 0;
 }

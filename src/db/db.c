@@ -653,6 +653,11 @@ struct db *db_close(struct db *db)
 	return NULL;
 }
 
+int db_schema_latest(void)
+{
+	return (int)ELEMENTSOF(migrations);
+}
+
 int db_schema_version(struct db *db)
 {
 	DB_LOCKED(db);

@@ -27,6 +27,8 @@ struct db;
 int db_open(const char *path, struct db **ret, struct carve_error *err);
 struct db *db_close(struct db *db);
 int db_schema_version(struct db *db);
+/* The version this build migrates to (the number of migrations compiled in). */
+int db_schema_latest(void);
 
 int db_transaction_begin(struct db *db, struct carve_error *err);
 int db_transaction_commit(struct db *db, struct carve_error *err);
