@@ -373,11 +373,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		/* a server without the interfaces it was given does not run */
 		(void)monitor_kill(dir, NULL);
 		(void)monitor_wait(dir, 5000, &(struct monitor_status){0}, NULL);
-		if (attached)
-			(void)release_volume(d, s->id, NULL);
 		carve_err_prefix(err, "network");
-		mpid = 1; /* released above */
-		goto fail;
+		goto fail_stopped;
 	}
 	carve_err_clear(err);
 	if (daemon_tenant_apply_limits(d, t, err) < 0) {
@@ -395,6 +392,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	task_progress(ctx, 3, 3, "steps");
 	log_info("server '%s' (tenant '%s') running, init pid %d", s->name, t->name, (int)ipid);
 	return 0;
+fail_stopped:
+	mpid = 0; /* the monitor is gone: release like a failed launch */
 fail:
 	if (attached && mpid == 0)
 		(void)release_volume(d, s->id, NULL);

@@ -36,11 +36,8 @@ get() { sx "$1" "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 $2 $3 | tail -n 1"; }
 
 # --- the host and the internet --------------------------------------------------------------
 ip netns add "$NS_H" && ip netns add "$NS_I" || { fail "create namespaces"; exit 1; }
-ip link add "cvu$$" type veth peer name "cvq$$"
-ip link set "cvu$$" netns "$NS_H"
-ip link set "cvq$$" netns "$NS_I"
-inh ip link set "cvu$$" name up0
-ini ip link set "cvq$$" name eth0
+# the uplink veth is made inside the host namespace, its peer moved straight to the internet
+inh ip link add up0 type veth peer name eth0 netns "$NS_I"
 inh ip link set lo up
 inh ip addr add 203.0.113.1/24 dev up0
 inh ip link set up0 up
