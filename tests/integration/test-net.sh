@@ -73,7 +73,7 @@ start_carved --listen "0.0.0.0:$PORT" || exit 1
 api POST /networks '{"name":"lan","tenant":"acme"}'
 expect_eq "without --uplink networking answers 503" "$STATUS" 503
 expect_match "the error names --uplink" "$(jf .error.message)" "uplink"
-stop_carved
+check "carved without networking stops cleanly" stop_carved
 
 NETFLAGS=(--listen "0.0.0.0:$PORT" --uplink up0 --network-range 10.77.0.0/16 --max-ports 3
 	--net-prefix "$NP")
@@ -283,5 +283,7 @@ expect_eq "no link of ours is left" "$(inh ip -o link show | awk -F': ' '{print 
 expect_eq "no dnsmasq is left" "$(pgrep -f "dnsmasq.*$T/run/net" | tr '\n' ' ')" ""
 expect_eq "no rule names a bridge or port of ours" \
 	"$(inh nft list ruleset | grep -cE "\"$NP[bvt][0-9]+\"")" 0
+check "carved stops cleanly (no sanitizer report)" stop_carved
+check "  ... and logged no sanitizer error" not grep -qE "Sanitizer|runtime error" "$T/carved.log"
 
 finish
