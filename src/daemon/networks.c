@@ -56,7 +56,6 @@ static void built_release(struct built *b)
 
 static int build(struct daemon *d, struct built *b, struct carve_error *err)
 {
-	struct daemon_net *dn = d->net;
 	int r;
 
 	r = db_network_list(d->db, NULL, &b->dbn, &b->n_dbn, err);
@@ -156,7 +155,6 @@ static int build(struct daemon *d, struct built *b, struct carve_error *err)
 		.publishes = b->pubs,
 		.n_publishes = b->n_pubs,
 	};
-	(void)dn;
 	return 0;
 }
 
@@ -670,11 +668,15 @@ int daemon_net_open(struct daemon *d, const struct daemon_net_config *cfg, struc
 	if (r < 0)
 		return r;
 	dn->enabled = true;
+	/* A host that cannot be made to match now (a tool missing, a link busy) is reported, and
+	 * the next change retries: carved still serves, so servers can be managed. */
 	pthread_mutex_lock(&dn->lock);
 	r = sync_locked(d, err);
 	pthread_mutex_unlock(&dn->lock);
-	if (r < 0)
-		return carve_err_prefix(err, "network reconcile");
+	if (r < 0) {
+		log_error("network reconcile: %s", err->msg);
+		carve_err_clear(err);
+	}
 	log_info("networking on uplink '%s', public address %s, tenant subnets from %s",
 		 cfg->uplink, dn->public_addr, cfg->range);
 	return 0;
