@@ -13,6 +13,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/networks.h"
+#include "monitor/monitor.h"
 
 #define NICS_PER_SERVER_MAX 8
 #define BANDWIDTH_MIN 100000ULL /* 100 kbit/s */
@@ -106,6 +107,13 @@ static int build(struct daemon *d, struct built *b, struct carve_error *err)
 					 "database",
 					 f->id);
 		if (db_server_get_by_id(d->db, b->dbi[i].server_id, &s, NULL) >= 0) {
+			cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+			/* VMs get taps that their QEMU (the tenant's "nobody") may open */
+			if (streq(s->kind, "vm") &&
+			    db_tenant_get_by_id(d->db, s->tenant_id, &t, NULL) >= 0) {
+				f->kind = NET_IFACE_TAP;
+				f->tap_owner = daemon_tenant_uid_base(d, t) + MONITOR_VM_UID_OFFSET;
+			}
 			/* DNS names: only the first interface of a server on a network */
 			bool first = true;
 			for (size_t j = 0; j < i; j++)
@@ -117,7 +125,7 @@ static int build(struct daemon *d, struct built *b, struct carve_error *err)
 				f->hostname = b->hostnames[i];
 			}
 			if ((s->state == DB_SERVER_RUNNING || s->state == DB_SERVER_PAUSED) &&
-			    s->pid > 0) {
+			    s->pid > 0 && f->kind == NET_IFACE_VETH) {
 				b->running[i] = 1;
 				b->pids[i] = (pid_t)s->pid;
 			}
@@ -254,6 +262,33 @@ int daemon_net_server_started(struct daemon *d, const char *server_id, pid_t ini
 	return r;
 }
 
+int daemon_net_vm_nics(struct daemon *d, const char *server_id, struct daemon_vm_nics *ret,
+		       struct carve_error *err)
+{
+	struct db_nic *l = NULL;
+	size_t n = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!d->net || !d->net->enabled)
+		return 0;
+	r = db_nic_list(d->db, server_id, 0, &l, &n, err);
+	if (r < 0)
+		return r;
+	/* the taps exist after any sync; one more makes sure after a manual delete */
+	if (n > 0)
+		r = daemon_net_sync(d, err);
+	for (size_t i = 0; r >= 0 && i < n && i < ELEMENTSOF(ret->ifname); i++) {
+		daemon_net_nic_ifname(d, &l[i], ret->ifname[i]);
+		strscpy(ret->mac[i], l[i].mac, sizeof(ret->mac[i]));
+		ret->ifnames[i] = ret->ifname[i];
+		ret->macs[i] = ret->mac[i];
+		ret->n = i + 1;
+	}
+	free(l);
+	return r;
+}
+
 bool daemon_net_server_configures(struct daemon *d, const char *server_id)
 {
 	struct db_nic *l = NULL;
@@ -278,9 +313,12 @@ void daemon_net_server_deleted(struct daemon *d)
 
 void daemon_net_nic_ifname(struct daemon *d, const struct db_nic *n, char ret[IFNAMSIZ])
 {
+	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct net_iface f = {.id = n->id, .kind = NET_IFACE_VETH};
 
 	ret[0] = '\0';
+	if (db_server_get_by_id(d->db, n->server_id, &s, NULL) >= 0 && streq(s->kind, "vm"))
+		f.kind = NET_IFACE_TAP;
 	if (d->net && d->net->host.prefix[0])
 		(void)net_iface_name(&d->net->host, &f, ret);
 }
@@ -300,10 +338,6 @@ int daemon_net_nic_add(struct daemon *d, const struct db_server *s, const struct
 	r = daemon_net_check(d, err);
 	if (r < 0)
 		return r;
-	if (streq(s->kind, "vm"))
-		return carve_err_field(err, -EOPNOTSUPP, "networks",
-				       "server '%s': interfaces of kind vm are not supported yet",
-				       s->name);
 	if (!streq(net->tenant_id, s->tenant_id))
 		return carve_err_field(err, -ENOENT, "network", "network '%s' not found",
 				       net->name);

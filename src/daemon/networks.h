@@ -12,6 +12,9 @@
  * networking, and reconcile re-adds a running container's missing link the same way. Inside,
  * eth<N> therefore appears a few milliseconds after init starts, like a hot-plugged NIC.
  *
+ * VM interfaces are persistent taps owned by the VM's QEMU uid, on the bridge whether the VM
+ * runs or not; the monitor passes them to QEMU (-netdev tap,ifname=...,script=no).
+ *
  * All functions take one mutex, so syncs, address allocation and veth additions never
  * interleave. Networking is disabled (every call answers 503) when carved has no --uplink.
  */
@@ -67,6 +70,17 @@ int daemon_net_nic_add(struct daemon *d, const struct db_server *s, const struct
 /* JSON of a nic with its counters (counters: from net_counters_read, may be NULL). */
 json_t *daemon_net_nic_json(struct daemon *d, const struct db_nic *n,
 			    const struct net_counter *counters, size_t n_counters);
+
+/* A VM's taps and guest MACs for the monitor (QEMU -netdev tap); the taps exist on return. */
+struct daemon_vm_nics {
+	char ifname[8][IFNAMSIZ];
+	char mac[8][NET_MAC_STRLEN];
+	const char *ifnames[8];
+	const char *macs[8];
+	size_t n;
+};
+int daemon_net_vm_nics(struct daemon *d, const char *server_id, struct daemon_vm_nics *ret,
+		       struct carve_error *err);
 
 /* Does the server configure an interface itself (DHCP)? Then its init keeps CAP_NET_ADMIN. */
 bool daemon_net_server_configures(struct daemon *d, const char *server_id);

@@ -287,6 +287,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32], append[128];
 	struct monitor_config cfg = {0};
+	struct daemon_vm_nics vm_nics;
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
 	bool attached = false;
@@ -353,6 +354,14 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
 	if (streq(s->kind, "vm")) {
+		r = daemon_net_vm_nics(d, s->id, &vm_nics, err);
+		if (r < 0) {
+			carve_err_prefix(err, "network");
+			goto fail;
+		}
+		cfg.nic_ifnames = vm_nics.ifnames;
+		cfg.nic_macs = vm_nics.macs;
+		cfg.n_nics = vm_nics.n;
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";

@@ -42,6 +42,9 @@ struct monitor_mount {
 	const char *target;
 };
 
+/* QEMU runs as the tenant's "nobody": uid (and gid) uid_base + this. */
+#define MONITOR_VM_UID_OFFSET 65534
+
 struct monitor_config {
 	const char *server_id;
 	const char *server_name; /* hostname */
@@ -68,6 +71,9 @@ struct monitor_config {
 	 * SIGKILL after the timeout. exec is refused.
 	 */
 	const char *kind;
+	const char *const *nic_ifnames; /* vm: taps (openable by QEMU's uid) and guest MACs */
+	const char *const *nic_macs;
+	size_t n_nics;
 	const char *kernel;
 	const char *initrd;
 	const char *append;

@@ -14,6 +14,10 @@ NS_H="cvh$$"
 NS_I="cvi$$"
 NP=cv # carved's link prefix: every link of ours in NS_H starts with it
 REAL_CARVED=$CARVED
+export CARVE_VM_ASSETS=${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}
+HAVE_VM=""
+command -v qemu-system-x86_64 >/dev/null && [ -f "$CARVE_VM_ASSETS/vmlinuz" ] &&
+	[ -f "$CARVE_VM_ASSETS/initramfs.gz" ] && HAVE_VM=1
 
 net_cleanup() {
 	local pid
@@ -236,6 +240,28 @@ expect_match "  ... the rogue did offer" "$(sx evil 'cat /tmp/udhcpd.log')" "sen
 check "  ... and its offers are dropped at evil's port and counted" test "$s4" -gt "$s3"
 check "same-network traffic works (victim pings evil)" sx victim "ping -c 1 -W 2 $EVIL_IP"
 
+# --- a VM's interface: a tap owned by its QEMU uid on the network's bridge -----------------------
+VM_TAP=""
+if [ -n "$HAVE_VM" ]; then
+	api POST /servers '{"name":"vm1","template":"busybox-vm","kind":"vm","networks":[{"network":"lan"}]}' "$TA"
+	[ "$STATUS" = 202 ] && [ "$(wait_task "$(jf .task.id)" "$TA")" = succeeded ] || fail "create vm1: $BODY"
+	api GET /servers/vm1/interfaces "" "$TA"
+	VM_TAP=$(jf '.[0].host_interface')
+	VM_MAC=$(jf '.[0].mac')
+	expect_match "a VM's interface is a tap" "$VM_TAP" "^${NP}t[0-9]+$"
+	server_do vm1 start "" "$TA"
+	api GET /tenants/acme
+	expect_eq "  ... owned by the VM's QEMU uid (the tenant's nobody)" \
+		"$(inh cat "/sys/class/net/$VM_TAP/owner")" "$(($(jf .uid_base) + 65534))"
+	check "  ... on the network's bridge" sh -c "ip netns exec $NS_H ip -o link show $VM_TAP | grep -q 'master $LAN_BR'"
+	qpid=$(server_field vm1 .init_pid acme)
+	expect_match "  ... given to QEMU with the guest's MAC" "$(tr '\0' ' ' <"/proc/$qpid/cmdline")" \
+		"-netdev tap,id=net0,fd=[0-9]+ -device virtio-net-pci,netdev=net0,mac=$VM_MAC"
+	check "  ... and QEMU holds it (carrier)" sh -c "ip netns exec $NS_H ip -o link show $VM_TAP | grep -q LOWER_UP"
+else
+	log "skip: VM interfaces (no qemu-system-x86_64 or no VM assets in $CARVE_VM_ASSETS)"
+fi
+
 # --- counters and bandwidth ---------------------------------------------------------------------
 api GET /servers/web/interfaces "" "$TA"
 check "per-interface byte counters" test "$(jf '.[0].counters.in_bytes')" -gt 0 -a "$(jf '.[0].counters.out_packets')" -gt 0
@@ -264,6 +290,13 @@ check "  ... lan's dnsmasq runs again" test "$(dropped lan "$TA"; api GET /netwo
 check "  ... the stray bridge is gone" not inh ip link show "${NP}b99999"
 check "  ... isolation holds again" not sx evil 'ping -c 1 -W 1 10.77.0.10'
 check "  ... the bandwidth limit is back" sh -c "ip netns exec $NS_H tc qdisc show dev $WEB_IF | grep -q tbf"
+if [ -n "$VM_TAP" ]; then
+	check "  ... the VM's tap is still there" inh ip link show "$VM_TAP"
+	server_do vm1 stop "" "$TA"
+	api DELETE /servers/vm1 "" "$TA"
+	wait_task "$(jf .task.id)" "$TA" >/dev/null
+	check "deleting the VM removes its tap" not inh ip link show "$VM_TAP"
+fi
 
 # --- deleting servers and networks leaves nothing behind -------------------------------------
 api DELETE /networks/lan "" "$TA"
