@@ -107,6 +107,7 @@ expect_eq "a given subnet" "$STATUS/$(jf .subnet)" 201/10.99.0.0/24
 G_BR=$(jf .bridge)
 api GET /networks/lan "" "$TG"
 expect_eq "another tenant's network is a 404" "$STATUS" 404
+expect_eq "carve network list --json" "$("$CARVE" network list --tenant acme --json | jq -r '.[0].subnet')" 10.77.0.0/24
 api GET /networks "" "$TG"
 expect_eq "a tenant lists only its own networks" "$(jf '[.[].name] | join(",")')" gnet
 check "a bridge per network in the host namespace" inh ip link show "$LAN_BR"
@@ -123,7 +124,8 @@ expect_eq "another tenant's network on a server: 404" "$STATUS/$(jf .error.field
 api POST /servers '{"name":"bad","template":"busybox","networks":[{"network":"lan","ip":"10.9.9.9"}]}' "$TA"
 expect_eq "an address outside the subnet: 400" "$STATUS/$(jf .error.field)" 400/ip
 mk_srv web "$TA" '[{"network":"lan","ip":"10.77.0.10"}]'
-mk_srv db "$TA" '[{"network":"lan","dhcp":true}]'
+"$CARVE" server create db --template busybox --memory 128M --network lan,dhcp --tenant acme >/dev/null
+expect_eq "carve server create --network NET,dhcp" "$?" 0
 mk_srv evil "$TG" '[{"network":"gnet","dhcp":true}]'
 mk_srv victim "$TG" '[{"network":"gnet","dhcp":true}]'
 api GET /servers/db "" "$TA"
