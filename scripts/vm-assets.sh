@@ -13,6 +13,7 @@
 #   CARVE-VM-MODULES ok=N failed=M        virtio modules loaded
 #   CARVE-VM-DISK-WRITTEN <token>         "CARVE-DISK-OK <token>\n" written at offset 0 of /dev/vda
 #   CARVE-VM-NO-DISK                      (instead) no /dev/vda
+#   CARVE-VM-DATA-DISK vdX sectors=N      each further virtio disk (data volumes), not written
 #   CARVE-VM-READY                        setup done: the ACPI power button is watched
 #   CARVE-VM-POWEROFF                     power button pressed, powering off
 # <token> is carve.token=... from the kernel command line ("none" without one).
@@ -20,7 +21,7 @@ set -euo pipefail
 
 dir=${1:-${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}}
 busybox=${BUSYBOX:-/bin/busybox}
-version=4 # bump when /init or the module list changes
+version=5 # bump when /init or the module list changes
 
 mods_blk="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio virtio_blk"
 mods_rest="failover net_failover virtio_net virtio_console button evdev"
@@ -106,6 +107,12 @@ if [ -b /dev/vda ]; then
 else
 	echo CARVE-VM-NO-DISK
 fi
+for b in /sys/block/vd*; do
+	[ -e "\$b" ] || continue
+	n=\${b##*/}
+	[ "\$n" = vda ] && continue
+	echo "CARVE-VM-DATA-DISK \$n sectors=\$(cat \$b/size)"
+done
 # the power button's input device may appear after the modules load (microvm's GED):
 # wait for it, or a power-off request arriving after READY would go unseen
 ev=

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/parse-util.h"
 #include "base/string-util.h"
 #include "cli/cli.h"
 
@@ -26,6 +27,11 @@ static const struct cli_column server_fields[] = {
 	{"pool", "pool"},
 	{"disk", "disk", true},
 	{"disk_used", "disk_used", true},
+	{"pids_max", "pids_max"},
+	{"io_read_bps", "io_read_bps", true},
+	{"io_write_bps", "io_write_bps", true},
+	{"io_read_iops", "io_read_iops"},
+	{"io_write_iops", "io_write_iops"},
 	{"init_pid", "init_pid"},
 	{"created_at", "created_at"},
 	{"updated_at", "updated_at"},
@@ -108,7 +114,20 @@ static int run_show(struct cli *cli, const struct cli_args *a)
 	return cli_show(cli, path, "server", server_fields, "server", a->pos[0]);
 }
 
-/* --vcpus, --memory and --disk into body; returns an exit code. */
+/* Limits beyond vcpus, memory and disk: option, API field, size or count (0 lifts a limit). */
+static const struct {
+	const char *option, *field;
+	bool bytes;
+	uint64_t max;
+} counted_limits[] = {
+	{"pids-max", "pids_max", false, 4194304},
+	{"io-read-bps", "io_read_bps", true, 0},
+	{"io-write-bps", "io_write_bps", true, 0},
+	{"io-read-iops", "io_read_iops", false, 100000000},
+	{"io-write-iops", "io_write_iops", false, 100000000},
+};
+
+/* --vcpus, --memory, --disk and the counted limits into body; returns an exit code. */
 static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
@@ -131,7 +150,34 @@ static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 			return cli_invalid(cli, &err);
 		json_object_set_new(body, "disk", json_integer((json_int_t)v));
 	}
+	for (size_t i = 0; i < ELEMENTSOF(counted_limits); i++) {
+		const char *s = cli_args_get(a, counted_limits[i].option);
+		struct carve_error e = CARVE_ERROR_INIT;
+
+		if (!s)
+			continue;
+		if (counted_limits[i].bytes
+			    ? parse_size(s, &v, &e) < 0
+			    : parse_uint64(s, 0, counted_limits[i].max, &v, &e) < 0) {
+			carve_err_field(&err, -EINVAL, counted_limits[i].field,
+					"server '%s': --%s: %s", name, counted_limits[i].option,
+					e.msg);
+			return cli_invalid(cli, &err);
+		}
+		json_object_set_new(body, counted_limits[i].field, json_integer((json_int_t)v));
+	}
 	return cli_network_options(cli, a, name, body);
+}
+
+static bool has_limits(const struct cli_args *a)
+{
+	if (cli_args_has(a, "vcpus") || cli_args_has(a, "memory") || cli_args_has(a, "disk") ||
+	    cli_args_has(a, "bandwidth"))
+		return true;
+	for (size_t i = 0; i < ELEMENTSOF(counted_limits); i++)
+		if (cli_args_has(a, counted_limits[i].option))
+			return true;
+	return false;
 }
 
 static int run_create(struct cli *cli, const struct cli_args *a)
@@ -205,11 +251,10 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 	ex = check_target(cli, a);
 	if (ex != CLI_EXIT_OK)
 		return ex;
-	if (!cli_args_has(a, "vcpus") && !cli_args_has(a, "memory") && !cli_args_has(a, "disk") &&
-	    !cli_args_has(a, "bandwidth"))
+	if (!has_limits(a))
 		return cli_usage(cli,
-				 "server '%s': nothing to change (use --vcpus, --memory, --disk or "
-				 "--bandwidth)",
+				 "server '%s': nothing to change (use --vcpus, --memory, --disk, "
+				 "--pids-max, --io-* or --bandwidth)",
 				 name);
 	body = json_object();
 	if (!body)
@@ -225,8 +270,6 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 		return ex;
 	if (cli->json)
 		cli_print_json(cli, cli_unwrap(answer, "server"));
-	else if (!cli->quiet && (cli_args_has(a, "vcpus") || cli_args_has(a, "memory")))
-		fprintf(cli->out, "server '%s' updated (limits apply at the next start)\n", name);
 	else if (!cli->quiet)
 		fprintf(cli->out, "server '%s' updated\n", name);
 	json_decref(answer);
@@ -340,6 +383,11 @@ static const struct cli_option create_options[] = {
 	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
 	{"disk", 'd', "SIZE", "root disk size, e.g. 2G (default 2G; needs a volume pool)"},
 	{"pool", 'p', "POOL", "the storage pool of its disk (default: default)"},
+	{"pids-max", 0, "N", "processes and threads it may have (0: only the tenant's cap)"},
+	{"io-read-bps", 0, "SIZE", "disk read bytes per second, e.g. 100M (0: unlimited)"},
+	{"io-write-bps", 0, "SIZE", "disk write bytes per second, e.g. 50M (0: unlimited)"},
+	{"io-read-iops", 0, "N", "disk read operations per second (0: unlimited)"},
+	{"io-write-iops", 0, "N", "disk write operations per second (0: unlimited)"},
 	{"kind", 'k', "KIND", "container (default) or vm"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
 	{"network", 'n', "NET[,ip=A][,dhcp]",
@@ -359,6 +407,11 @@ static const struct cli_option set_options[] = {
 	{"vcpus", 'c', "N", "virtual CPUs, 1..256"},
 	{"memory", 'm', "SIZE", "memory limit, e.g. 512M, 2G"},
 	{"disk", 'd', "SIZE", "grow the root disk to SIZE (at once; disks only grow)"},
+	{"pids-max", 0, "N", "processes and threads it may have (0: only the tenant's cap)"},
+	{"io-read-bps", 0, "SIZE", "disk read bytes per second, e.g. 100M (0: unlimited)"},
+	{"io-write-bps", 0, "SIZE", "disk write bytes per second, e.g. 50M (0: unlimited)"},
+	{"io-read-iops", 0, "N", "disk read operations per second (0: unlimited)"},
+	{"io-write-iops", 0, "N", "disk write operations per second (0: unlimited)"},
 	{"bandwidth", 'b', "RATE", "bandwidth limit each way in bits/s, e.g. 50M (0: none)"},
 	TENANT_OPTION,
 	{NULL},
@@ -386,10 +439,12 @@ const struct cli_group cli_group_server = {
 		 create_options, 1, 1, run_create},
 		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
 		 show_options, 1, 1, run_show},
-		{"set", "NAME [--vcpus N] [--memory SIZE] [--disk SIZE] [--bandwidth RATE]",
-		 "change a server's limits (at its next start) or grow its disk (at once)",
-		 "Example:\n  carve server set web1 --memory 2G --disk 20G", set_options, 1, 1,
-		 run_set},
+		{"set",
+		 "NAME [--vcpus N] [--memory SIZE] [--disk SIZE] [--pids-max N] [--io-* N] [--bandwidth RATE]",
+		 "change a server's limits (at once when it runs; a VM's vCPUs and memory at its next "
+		 "start) or grow its disk",
+		 "Example:\n  carve server set web1 --memory 2G --disk 20G --io-write-bps 50M",
+		 set_options, 1, 1, run_set},
 		{"start", "NAME [--no-wait]", "start a server",
 		 "Example:\n  carve server start web1", operate_options, 1, 1, run_start},
 		{"stop", "NAME [--no-wait]", "stop a server", "Example:\n  carve server stop web1",

@@ -210,15 +210,15 @@ static int run_attach(struct cli *cli, const struct cli_args *a)
 		carve_err_prefix(&err, "volume '%s'", name);
 		return cli_invalid(cli, &err);
 	}
-	if (!mnt)
-		return cli_usage(cli, "volume '%s': --path is required (e.g. --path /data)", name);
-	if (mnt[0] != '/') {
+	if (mnt && mnt[0] != '/') {
 		carve_err_field(&err, -EINVAL, "path",
 				"volume '%s': path '%s': not an absolute path", name, mnt);
 		return cli_invalid(cli, &err);
 	}
 	path = volume_path(name, "attach", cli_args_get(a, "tenant"));
-	body = json_pack("{s:s, s:s}", "server", server, "path", mnt);
+	/* no --path: a VM takes it as its next disk; carved says when a container needs one */
+	body = mnt ? json_pack("{s:s, s:s}", "server", server, "path", mnt)
+		   : json_pack("{s:s}", "server", server);
 	if (!path || !body) {
 		json_decref(body);
 		return CLI_EXIT_FAILURE;
@@ -227,8 +227,12 @@ static int run_attach(struct cli *cli, const struct cli_args *a)
 	json_decref(body);
 	if (r < 0)
 		return cli_fail_object(cli, &err, "volume", name);
-	if (asprintf(&what, "attached to server '%s' at %s (mounted from its next start)", server,
-		     mnt) < 0) {
+	if (mnt ? asprintf(&what, "attached to server '%s' at %s (mounted from its next start)",
+			   server, mnt) < 0
+		: asprintf(&what, "attached to server '%s' as %s (a disk from its next start)",
+			   server,
+			   json_string_value(json_object_get(cli_unwrap(answer, "volume"), "path"))
+				   ?: "a disk") < 0) {
 		json_decref(answer);
 		return CLI_EXIT_FAILURE;
 	}
@@ -287,7 +291,7 @@ static const struct cli_option resize_options[] = {
 };
 
 static const struct cli_option attach_options[] = {
-	{"path", 'p', "PATH", "where it is mounted inside the server (absolute)"},
+	{"path", 'p', "PATH", "where it is mounted inside a container (absolute; not for a VM)"},
 	TENANT_OPTION,
 	{NULL},
 };
@@ -309,10 +313,12 @@ const struct cli_group cli_group_volume = {
 		{"resize", "NAME --size SIZE", "grow a volume (its server must be stopped)",
 		 "Example:\n  carve volume resize data1 --size 20G", resize_options, 1, 1,
 		 run_resize},
-		{"attach", "NAME SERVER --path PATH",
-		 "attach a volume to a stopped server, mounted at PATH from its next start",
-		 "Example:\n  carve volume attach data1 web1 --path /data", attach_options, 2, 2,
-		 run_attach},
+		{"attach", "NAME SERVER [--path PATH]",
+		 "attach a volume to a stopped server: a container mounts it at PATH, a VM sees "
+		 "its next virtio disk (/dev/vdb, ...), from its next start",
+		 "Example:\n  carve volume attach data1 web1 --path /data\n  carve volume attach "
+		 "data2 vm1",
+		 attach_options, 2, 2, run_attach},
 		{"detach", "NAME", "detach a volume from its (stopped) server",
 		 "Example:\n  carve volume detach data1", tenant_options, 1, 1, run_detach},
 		{NULL},

@@ -299,6 +299,49 @@ static int v1_set_memory(struct cgroup_manager *m, const char *dir, const char *
 	return 0;
 }
 
+static bool io_limited(const struct cgroup_io_limit *io)
+{
+	return io->read_bps || io->write_bps || io->read_iops || io->write_iops;
+}
+
+static int v1_set_io(struct cgroup_manager *m, const char *rel, const struct cgroup_limits *l,
+		     struct carve_error *err)
+{
+	static const char *const files[] = {
+		"blkio.throttle.read_bps_device",
+		"blkio.throttle.write_bps_device",
+		"blkio.throttle.read_iops_device",
+		"blkio.throttle.write_iops_device",
+	};
+	const struct hierarchy *h = find_hier(m, "blkio");
+
+	if (l->n_io > CGROUP_IO_DEVICES_MAX)
+		return carve_err(err, -E2BIG, "io limits: more than %d devices",
+				 CGROUP_IO_DEVICES_MAX);
+	for (size_t i = 0; i < l->n_io; i++) {
+		const struct cgroup_io_limit *io = &l->io[i];
+		const uint64_t v[] = {io->read_bps, io->write_bps, io->read_iops, io->write_iops};
+
+		if (!h) {
+			if (io_limited(io))
+				return carve_err(err, -EOPNOTSUPP, "io limit: no blkio controller");
+			continue;
+		}
+		for (size_t k = 0; k < ELEMENTSOF(files); k++) {
+			char line[64];
+			int r;
+
+			/* "MAJ:MIN 0" removes the rule */
+			snprintf(line, sizeof(line), "%u:%u %llu", io->major, io->minor,
+				 (unsigned long long)v[k]);
+			r = cg_write(m, h->path, rel, files[k], line, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static int v1_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 			 const struct cgroup_limits *l, struct carve_error *err)
 {
@@ -343,7 +386,7 @@ static int v1_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 			return r;
 	} else if (l->pids_max)
 		return carve_err(err, -EOPNOTSUPP, "pids limit: no pids controller");
-	return 0;
+	return v1_set_io(m, rel, l, err);
 }
 
 static int v1_freeze(struct cgroup_manager *m, const char *rel, bool frozen,
@@ -478,6 +521,46 @@ static int v2_prepare_parent(struct cgroup_manager *m, const char *parent_rel,
 	return cg_write(m, m->root, parent_rel, "cgroup.subtree_control", buf, err);
 }
 
+static void io_value(char *buf, size_t n, const char *key, uint64_t v)
+{
+	if (v)
+		snprintf(buf, n, "%s=%llu", key, (unsigned long long)v);
+	else
+		snprintf(buf, n, "%s=max", key);
+}
+
+static int v2_set_io(struct cgroup_manager *m, const char *rel, const struct cgroup_limits *l,
+		     struct carve_error *err)
+{
+	bool have = file_exists(m->root, rel, "io.max");
+
+	if (l->n_io > CGROUP_IO_DEVICES_MAX)
+		return carve_err(err, -E2BIG, "io limits: more than %d devices",
+				 CGROUP_IO_DEVICES_MAX);
+	for (size_t i = 0; i < l->n_io; i++) {
+		const struct cgroup_io_limit *io = &l->io[i];
+		char rb[32], wb[32], ri[32], wi[32], line[192];
+		int r;
+
+		if (!have) {
+			if (io_limited(io))
+				return carve_err(err, -EOPNOTSUPP,
+						 "io limit: the io controller is not enabled");
+			continue;
+		}
+		io_value(rb, sizeof(rb), "rbps", io->read_bps);
+		io_value(wb, sizeof(wb), "wbps", io->write_bps);
+		io_value(ri, sizeof(ri), "riops", io->read_iops);
+		io_value(wi, sizeof(wi), "wiops", io->write_iops);
+		snprintf(line, sizeof(line), "%u:%u %s %s %s %s", io->major, io->minor, rb, wb, ri,
+			 wi);
+		r = cg_write(m, m->root, rel, "io.max", line, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int v2_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 			 const struct cgroup_limits *l, struct carve_error *err)
 {
@@ -512,7 +595,10 @@ static int v2_set_limits(struct cgroup_manager *m, const char *rel, bool tenant,
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)l->pids_max);
 	else
 		strscpy(v, "max", sizeof(v));
-	return cg_write(m, m->root, rel, "pids.max", v, err);
+	r = cg_write(m, m->root, rel, "pids.max", v, err);
+	if (r < 0)
+		return r;
+	return v2_set_io(m, rel, l, err);
 }
 
 /* Value of key in a flat keyed file ("populated 1\nfrozen 0\n"), or -ENOENT. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The cgroup manager: one interface, two backends (cgroup v1: a hierarchy per controller under
- * <root>/<controller>/; cgroup v2: one unified hierarchy at <root>). The layout is the same in both:
+ * <root>/<controller>/; cgroup v2: one unified hierarchy at <root>). The layout is the same in
+ * both:
  *
  *     <root>/<prefix>/                  carve's parent (one per carved instance)
  *     <root>/<prefix>/<tenant>/         aggregate caps of one tenant
@@ -27,12 +28,24 @@ enum cgroup_backend {
 };
 const char *cgroup_backend_to_string(enum cgroup_backend b);
 
+/* Disk I/O limits on one block device (0: unlimited). v2: io.max; v1: blkio.throttle.*, which the
+ * kernel applies to reads and direct writes only (v1 cannot attribute page-cache writeback). */
+#define CGROUP_IO_DEVICES_MAX 16
+struct cgroup_io_limit {
+	uint32_t major, minor;
+	uint64_t read_bps, write_bps, read_iops, write_iops;
+};
+
 /* 0 in a field means "no limit". */
 struct cgroup_limits {
-	uint32_t vcpus;       /* CPU quota: vcpus * period */
-	uint64_t cpu_weight;  /* 1..10000, v2 scale (100 default); v1 shares = weight * 1024 / 100 */
-	uint64_t memory_max;  /* bytes; swap is disabled where the kernel allows */
+	uint32_t vcpus; /* CPU quota: vcpus * period */
+	uint64_t cpu_weight; /* 1..10000, v2 scale (100 default); v1 shares = weight * 1024 / 100 */
+	uint64_t memory_max; /* bytes; swap is disabled where the kernel allows */
 	uint64_t pids_max;
+	/* servers only: one entry per disk; a device listed with all zeros has its limits
+	 * removed (devices not listed are left as they are) */
+	struct cgroup_io_limit io[CGROUP_IO_DEVICES_MAX];
+	size_t n_io;
 };
 
 struct cgroup_manager;

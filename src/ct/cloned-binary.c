@@ -7,6 +7,10 @@
  *
  * ct_cloned_binary_reexec() is idempotent: a process already running from a sealed memfd returns
  * at once; an environment marker stops a loop if the copy is somehow not recognised.
+ *
+ * A memfd copy costs its size in memory for as long as a process runs from it, so carved seals
+ * one copy of carve-monitor (ct_cloned_binary_seal) and starts every monitor from it: the
+ * monitors share its pages and find themselves already sealed.
  */
 #define LOG_DOMAIN "ct"
 
@@ -38,17 +42,20 @@ bool ct_cloned_binary_is_sealed(void)
 	return seals >= 0 && (seals & SEALS) == SEALS;
 }
 
-static int sealed_copy(const char *name, int *ret_fd, struct carve_error *err)
+int ct_cloned_binary_seal(const char *path, const char *name, int *ret_fd,
+			  struct carve_error *err)
 {
 	cleanup_close int in = -EBADF, out = -EBADF;
 	struct stat st;
 	off_t left;
 
-	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return carve_err(err, -errno, "open /proc/self/exe: %s", strerror(errno));
+		return carve_err(err, -errno, "open %s: %s", path, strerror(errno));
 	if (fstat(in, &st) < 0)
-		return carve_err(err, -errno, "stat /proc/self/exe: %s", strerror(errno));
+		return carve_err(err, -errno, "stat %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return carve_err(err, -EINVAL, "%s: not a regular file", path);
 	out = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (out < 0)
 		return carve_err(err, -errno, "memfd_create: %s", strerror(errno));
@@ -58,7 +65,7 @@ static int sealed_copy(const char *name, int *ret_fd, struct carve_error *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return carve_err(err, n < 0 ? -errno : -EIO, "copy /proc/self/exe: %s",
+			return carve_err(err, n < 0 ? -errno : -EIO, "copy %s: %s", path,
 					 n < 0 ? strerror(errno) : "short copy");
 		left -= n;
 	}
@@ -82,7 +89,7 @@ int ct_cloned_binary_reexec(const char *name, char **argv, struct carve_error *e
 	if (getenv(MARKER))
 		return carve_err(err, -ELOOP, "re-executed, yet not running from a sealed copy");
 
-	r = sealed_copy(name, &fd, err);
+	r = ct_cloned_binary_seal("/proc/self/exe", name, &fd, err);
 	if (r < 0)
 		return r;
 	while (environ && environ[n])

@@ -124,6 +124,40 @@ static int get_vcpus(json_t *body, const char *server, uint32_t *ret, struct car
 	return 0;
 }
 
+#define PIDS_MAX_LIMIT 4194304 /* the kernel's pid_max ceiling */
+#define IO_BPS_MAX (UINT64_C(1) << 50)
+#define IO_IOPS_MAX 100000000
+
+/* pids_max and the io_* limits, each optional (0 lifts the limit). */
+static int get_limits(json_t *body, struct db_server *s, struct carve_error *err)
+{
+	static const struct {
+		const char *key;
+		bool bytes;
+	} io[] = {{"io_read_bps", true},
+		  {"io_write_bps", true},
+		  {"io_read_iops", false},
+		  {"io_write_iops", false}};
+	uint64_t *dst[] = {&s->io.read_bps, &s->io.write_bps, &s->io.read_iops, &s->io.write_iops};
+	int r;
+
+	r = json_get_uint(body, "pids_max", false, 0, PIDS_MAX_LIMIT, &s->pids_max, err);
+	if (r < 0)
+		return carve_err_prefix(err, "server '%s'", s->name);
+	for (size_t i = 0; i < ELEMENTSOF(io); i++) {
+		if (io[i].bytes) {
+			r = get_size(body, io[i].key, s->name, 0, IO_BPS_MAX, dst[i], err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		r = json_get_uint(body, io[i].key, false, 0, IO_IOPS_MAX, dst[i], err);
+		if (r < 0)
+			return carve_err_prefix(err, "server '%s'", s->name);
+	}
+	return 0;
+}
+
 static void respond_task(struct daemon *d, struct http_response *resp, const struct db_server *s,
 			 const struct db_task *t)
 {
@@ -197,9 +231,11 @@ static bool qemu_available(void)
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name",	 "template",  "vcpus", "memory",
-					     "disk",	 "pool",      "kind",  "tenant",
-					     "networks", "bandwidth", NULL};
+	static const char *const fields[] = {
+		"name",		 "template",	"vcpus",	"memory",
+		"disk",		 "pool",	"kind",		"tenant",
+		"pids_max",	 "io_read_bps", "io_write_bps", "io_read_iops",
+		"io_write_iops", "networks",	"bandwidth",	NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -234,6 +270,9 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 			carve_err_prefix(&err, "server '%s'", name);
 		return api_fail(resp, &err);
 	}
+	strscpy(s.name, name, sizeof(s.name));
+	if (get_limits(body, &s, &err) < 0)
+		return api_fail(resp, &err);
 	if (!streq(kind, "container") && !streq(kind, "vm")) {
 		http_response_error(resp, 422, "kind",
 				    "server '%s': kind '%.16s': use container or vm", name, kind);
@@ -348,7 +387,9 @@ void api_servers_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_servers_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"vcpus", "memory", "disk", "bandwidth", NULL};
+	static const char *const fields[] = {
+		"vcpus",	"memory",	"disk",		 "pids_max",  "io_read_bps",
+		"io_write_bps", "io_read_iops", "io_write_iops", "bandwidth", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL, *cur = NULL;
 	cleanup_json json_t *body = NULL;
@@ -360,7 +401,8 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 		return;
 	if (get_vcpus(body, s->name, &s->vcpus, &err) < 0 ||
 	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0 ||
-	    get_size(body, "disk", s->name, DISK_MIN, DISK_MAX, &disk, &err) < 0)
+	    get_size(body, "disk", s->name, DISK_MIN, DISK_MAX, &disk, &err) < 0 ||
+	    get_limits(body, s, &err) < 0)
 		return api_fail(resp, &err);
 	if (json_object_get(body, "bandwidth") &&
 	    daemon_net_set_bandwidth(d, s, json_object_get(body, "bandwidth"), &err) < 0)
@@ -416,8 +458,25 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 				    s->name, db_server_state_to_string(cur->state));
 		return;
 	}
+	/* A running server gets its new cgroup limits now; if the kernel refuses one (memory
+	 * below what the server uses), nothing is recorded. A VM's vCPUs and RAM are QEMU's
+	 * and change at its next start. */
+	struct db_server live = *s;
+
+	if (streq(s->kind, "vm")) {
+		live.vcpus = cur->vcpus;
+		live.memory = cur->memory;
+	}
+	if ((cur->state == DB_SERVER_RUNNING || cur->state == DB_SERVER_PAUSED) &&
+	    servers_apply_limits(d, &live, &err) < 0) {
+		db_transaction_rollback(d->db);
+		carve_err_prefix(&err, "server '%s': apply the new limits", s->name);
+		return api_fail(resp, &err);
+	}
 	cur->vcpus = s->vcpus;
 	cur->memory = s->memory;
+	cur->pids_max = s->pids_max;
+	cur->io = s->io;
 	if (disk > cur->disk)
 		cur->disk = disk;
 	cur->updated_at = time(NULL);

@@ -19,6 +19,7 @@
 #define VOLUME_MAX (16ULL << 40)
 #define VOLUME_PATH_MAX 255
 #define VOLUMES_PER_SERVER_MAX 16 /* CT_MOUNTS_MAX */
+#define VM_VOLUMES_MAX 14 /* /dev/vdb../dev/vdo: the monitor's VM_DATA_DISKS_MAX */
 
 static bool need_volumes(struct daemon *d, struct http_response *resp)
 {
@@ -435,6 +436,8 @@ void api_volumes_attach(struct daemon *d, const struct caller *c, struct http_re
 	cleanup_json json_t *body = NULL;
 	const char *server = NULL, *path = NULL;
 	struct db_volume **l = NULL;
+	char dev[16];
+	bool is_vm;
 	size_t n = 0;
 	int r;
 
@@ -443,18 +446,31 @@ void api_volumes_attach(struct daemon *d, const struct caller *c, struct http_re
 	if (!need_volumes(d, resp) || !api_body(req, fields, &body, resp))
 		return;
 	if (json_get_string(body, "server", true, CARVE_NAME_MAX + 1, &server, &err) < 0 ||
-	    json_get_string(body, "path", true, VOLUME_PATH_MAX + 1, &path, &err) < 0) {
+	    json_get_string(body, "path", false, VOLUME_PATH_MAX + 1, &path, &err) < 0) {
 		carve_err_prefix(&err, "volume '%s'", v->name);
 		return api_fail(resp, &err);
 	}
-	if (check_path(v->name, path, &err) < 0)
-		return api_fail(resp, &err);
 	if (parse_name(server, "server", NULL) < 0 ||
 	    db_server_get_by_name(d->db, v->tenant_id, server, &s, NULL) < 0) {
 		http_response_error(resp, 404, "server", "volume '%s': server '%.64s' not found",
 				    v->name, server);
 		return;
 	}
+	/* a container mounts it at a path; a VM sees it as its next virtio disk */
+	is_vm = streq(s->kind, "vm");
+	if (is_vm && path) {
+		http_response_error(resp, 400, "path",
+				    "volume '%s': server '%s' is a VM: it sees volumes as disks "
+				    "(/dev/vdb, /dev/vdc, ...); leave out path",
+				    v->name, s->name);
+		return;
+	}
+	if (!is_vm && !path) {
+		http_response_error(resp, 400, "path", "volume '%s': path: required", v->name);
+		return;
+	}
+	if (!is_vm && check_path(v->name, path, &err) < 0)
+		return api_fail(resp, &err);
 	if (lock_server(d, v->name, s->id, false, NULL, &err) < 0)
 		return api_fail(resp, &err);
 	if (db_volume_get_by_id(d->db, v->id, &cur, &err) < 0)
@@ -467,10 +483,22 @@ void api_volumes_attach(struct daemon *d, const struct caller *c, struct http_re
 	}
 	if (db_volume_list_by_server(d->db, s->id, &l, &n, &err) < 0)
 		goto fail;
+	if (is_vm) {
+		/* the lowest free device name */
+		for (int k = 0; k < VM_VOLUMES_MAX && !path; k++) {
+			bool used = false;
+
+			snprintf(dev, sizeof(dev), "/dev/vd%c", 'b' + k);
+			for (size_t i = 0; i < n; i++)
+				used = used || (l[i]->path && streq(l[i]->path, dev));
+			if (!used)
+				path = dev;
+		}
+	}
 	db_volume_list_free(l, n);
-	if (n >= VOLUMES_PER_SERVER_MAX) {
+	if (n >= (is_vm ? VM_VOLUMES_MAX : VOLUMES_PER_SERVER_MAX) || !path) {
 		carve_err(&err, -EBUSY, "volume '%s': server '%s' already has %d volumes",
-			  cur->name, s->name, VOLUMES_PER_SERVER_MAX);
+			  cur->name, s->name, is_vm ? VM_VOLUMES_MAX : VOLUMES_PER_SERVER_MAX);
 		goto fail;
 	}
 	strscpy(cur->server_id, s->id, sizeof(cur->server_id));

@@ -387,6 +387,13 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 
 	if (!j)
 		return NULL;
+	if (streq(s->kind, "vm"))
+		json_object_set_new(j, "vm_uid", json_integer((json_int_t)daemon_vm_uid(d, s)));
+	json_object_set_new(j, "pids_max", json_integer((json_int_t)s->pids_max));
+	json_object_set_new(j, "io_read_bps", json_integer((json_int_t)s->io.read_bps));
+	json_object_set_new(j, "io_write_bps", json_integer((json_int_t)s->io.write_bps));
+	json_object_set_new(j, "io_read_iops", json_integer((json_int_t)s->io.read_iops));
+	json_object_set_new(j, "io_write_iops", json_integer((json_int_t)s->io.write_iops));
 	/* disk: what the tenant pays for; disk_used: what the volume really occupies */
 	json_object_set_new(j, "disk", s->disk ? json_integer((json_int_t)s->disk) : json_null());
 	json_object_set_new(j, "pool", json_string(s->pool[0] ? s->pool : "default"));

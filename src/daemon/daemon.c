@@ -19,6 +19,15 @@ uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *
 	return d->uid_base + t->uid_slot * 65536u;
 }
 
+uint32_t daemon_vm_uid(const struct daemon *d, const struct db_server *s)
+{
+	uint32_t base = d->vm_uid_base ? d->vm_uid_base : d->uid_base - 65536u;
+
+	if (s->vm_uid_slot < 0 || s->vm_uid_slot >= 65536)
+		return 0;
+	return base + (uint32_t)s->vm_uid_slot;
+}
+
 int daemon_tenant_apply_limits(struct daemon *d, const struct db_tenant *t, struct carve_error *err)
 {
 	struct cgroup_limits l = {

@@ -30,9 +30,12 @@ struct daemon {
 	char run_dir[PATH_MAX];
 	char listen[128]; /* "" : no TCP listener */
 	char monitor_binary[PATH_MAX];
+	int monitor_fd; /* a sealed copy of monitor_binary every monitor runs from; -EBADF: none */
 	char cgroup_root[PATH_MAX]; /* "" : no cgroups */
 	char cgroup_prefix[64];
 	uint32_t uid_base; /* first host uid handed to tenants */
+	uint32_t vm_uid_base; /* VMs' QEMU uids: vm_uid_base + slot, 65536 of them (0: uid_base -
+				 65536) */
 	int64_t session_ttl; /* seconds */
 	int stop_timeout; /* seconds a server gets to power off before SIGKILL */
 	char pool_driver[16]; /* "reflink" (servers on loop-mounted ext4 volumes) or "dir" */
@@ -57,6 +60,8 @@ struct daemon {
 int daemon_server_dir(const struct daemon *d, const char *server_id, char *buf, size_t len);
 /* The first host uid of a tenant's range. */
 uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *t);
+/* The host uid a VM's QEMU runs as (and owns its disk), or 0 for a server that is no VM. */
+uint32_t daemon_vm_uid(const struct daemon *d, const struct db_server *s);
 
 /* pools.c: the default pool and those added through the API. daemon_pool() returns NULL for an
  * unknown name; a returned pool stays valid until carved exits. */

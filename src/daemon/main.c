@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "carve-config.h"
+#include "ct/ct.h"
 #include "daemon/api.h"
 #include "daemon/networks.h"
 #include "daemon/servers.h"
@@ -40,6 +42,8 @@ static void help(void)
 	       "  --cgroup-root DIR    cgroup filesystem root, or 'none' (default /sys/fs/cgroup)\n"
 	       "  --cgroup-prefix NAME carve's parent cgroup (default carve)\n"
 	       "  --uid-base N         first host uid given to tenants (default 1000000)\n"
+	       "  --vm-uid-base N      first of 65536 host uids, one per VM, that QEMU runs as\n"
+	       "                       (default: uid-base - 65536)\n"
 	       "  --monitor PATH       the carve-monitor binary (default: beside carved)\n"
 	       "  --session-ttl SECS   lifetime of a login session (default 43200)\n"
 	       "  --stop-timeout SECS  time a server gets to power off before SIGKILL (default 10)\n"
@@ -157,6 +161,7 @@ enum {
 	OPT_CGROUP_ROOT,
 	OPT_CGROUP_PREFIX,
 	OPT_UID_BASE,
+	OPT_VM_UID_BASE,
 	OPT_MONITOR,
 	OPT_SESSION_TTL,
 	OPT_STOP_TIMEOUT,
@@ -191,6 +196,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 		{"cgroup-prefix", required_argument, NULL, OPT_CGROUP_PREFIX},
 		{"uid-base", required_argument, NULL, OPT_UID_BASE},
+		{"vm-uid-base", required_argument, NULL, OPT_VM_UID_BASE},
 		{"monitor", required_argument, NULL, OPT_MONITOR},
 		{"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
 		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
@@ -252,6 +258,11 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			if (parse_uint64(optarg, 65536, UINT32_MAX - 65536ULL * 4096, &v, &err) < 0)
 				goto bad_num;
 			d->uid_base = (uint32_t)v;
+			break;
+		case OPT_VM_UID_BASE:
+			if (parse_uint64(optarg, 65536, UINT32_MAX - 65536ULL, &v, &err) < 0)
+				goto bad_num;
+			d->vm_uid_base = (uint32_t)v;
 			break;
 		case OPT_SESSION_TTL:
 			if (parse_uint64(optarg, 60, 86400 * 366, &v, &err) < 0)
@@ -355,11 +366,36 @@ bad_num:
 	return -EINVAL;
 }
 
+/*
+ * Make dir a mount point of its own with shared propagation. Server volumes are mounted below
+ * <run-dir>/servers and pools below <state-dir>/pools; a process that copies the host's mounts
+ * into a new mount namespace (ip netns exec, unshare -m, a service with a private /tmp) would
+ * otherwise keep private copies of them, and a stopped server's loop device stays busy until
+ * that process exits. With a shared parent the copies are peers or slaves, and the unmount
+ * reaches them.
+ */
+static int make_shared_mount(const char *dir)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, dir, AT_NO_AUTOMOUNT, 0, &sx) < 0)
+		return -errno;
+	if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+		return -EOPNOTSUPP;
+	if (!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) &&
+	    mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return -errno;
+	if (mount(NULL, dir, NULL, MS_SHARED, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d = {
 		.state_dir = "/var/lib/carve",
 		.run_dir = "/run/carve",
+		.monitor_fd = -EBADF,
 		.listen = "127.0.0.1:8006",
 		.cgroup_root = "/sys/fs/cgroup",
 		.cgroup_prefix = "carve",
@@ -380,6 +416,15 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &d);
 	if (r <= 0)
 		return r < 0 ? 64 : 0;
+	if (!d.vm_uid_base)
+		d.vm_uid_base = d.uid_base >= 131072 ? d.uid_base - 65536 : 0;
+	if (d.vm_uid_base < 65536 || (uint64_t)d.vm_uid_base + 65536 > d.uid_base) {
+		fprintf(stderr,
+			"carved: --vm-uid-base: the 65536 VM uids must lie at or above 65536 and "
+			"below --uid-base (%u), where the tenants' ranges begin\n",
+			d.uid_base);
+		return 64;
+	}
 	if (geteuid() != 0) {
 		log_error("carved must run as root (it creates namespaces, cgroups and mounts)");
 		return 1;
@@ -403,10 +448,25 @@ int main(int argc, char **argv)
 		return log_error_errno(lock_fd, "another carved already uses run directory '%s'",
 				       d.run_dir),
 		       1;
+	r = make_shared_mount(path);
+	if (r < 0)
+		log_warning("'%s': cannot make it a shared mount (%s): a process that copies the "
+			    "host's mounts may keep a stopped server's disk busy",
+			    path, strerror(-r));
+	snprintf(path, sizeof(path), "%s/pools", d.state_dir);
+	r = mkdir_p(path, 0700);
+	if (r >= 0)
+		r = make_shared_mount(path);
+	if (r < 0)
+		log_warning("'%s': cannot make it a shared mount (%s)", path, strerror(-r));
 	r = find_monitor(&d);
 	if (r < 0)
 		return log_error_errno(r, "cannot find the carve-monitor binary (use --monitor)"),
 		       1;
+	/* One sealed copy for every monitor this carved starts (CVE-2019-5736 without a copy of
+	 * the binary in memory per server). */
+	if (ct_cloned_binary_seal(d.monitor_binary, "carve-monitor", &d.monitor_fd, &err) < 0)
+		return log_error("carve-monitor: %s", err.msg), 1;
 
 	snprintf(path, sizeof(path), "%s/carve.db", d.state_dir);
 	if (db_open(path, &d.db, &err) < 0)
@@ -497,6 +557,7 @@ int main(int argc, char **argv)
 	d.cgroups = cgroup_manager_free(d.cgroups);
 	d.pool = storage_pool_free(d.pool);
 	d.db = db_close(d.db);
+	safe_close(d.monitor_fd);
 	safe_close(lock_fd);
 	return 0;
 }

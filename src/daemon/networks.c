@@ -13,7 +13,6 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/networks.h"
-#include "monitor/monitor.h"
 
 #define NICS_PER_SERVER_MAX 8
 #define BANDWIDTH_MIN 100000ULL /* 100 kbit/s */
@@ -107,12 +106,10 @@ static int build(struct daemon *d, struct built *b, struct carve_error *err)
 					 "database",
 					 f->id);
 		if (db_server_get_by_id(d->db, b->dbi[i].server_id, &s, NULL) >= 0) {
-			cleanup(db_tenant_freep) struct db_tenant *t = NULL;
-			/* VMs get taps that their QEMU (the tenant's "nobody") may open */
-			if (streq(s->kind, "vm") &&
-			    db_tenant_get_by_id(d->db, s->tenant_id, &t, NULL) >= 0) {
+			/* VMs get taps owned by their QEMU's own uid */
+			if (streq(s->kind, "vm")) {
 				f->kind = NET_IFACE_TAP;
-				f->tap_owner = daemon_tenant_uid_base(d, t) + MONITOR_VM_UID_OFFSET;
+				f->tap_owner = daemon_vm_uid(d, s);
 			}
 			/* DNS names: only the first interface of a server on a network */
 			bool first = true;

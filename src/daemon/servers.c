@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "daemon/networks.h"
 #include "daemon/servers.h"
 #include "monitor/monitor.h"
+#include "vm/vm.h"
 
 /*
  * Set a server's state (and reason, pids) if it is in `from` (or any state when from < 0),
@@ -90,6 +93,95 @@ static int data_mountpoint(struct daemon *d, const char *id, const char *volume_
 	return 0;
 }
 
+/* One I/O rule for the block device path lives on (cgroup I/O limits are per device): the loop
+ * device of a mounted volume, or the pool's device for a VM's raw disk. Paths on filesystems
+ * without a block device (major 0) and devices already listed are skipped. */
+static void add_io_device(const struct db_server *s, const char *path, struct cgroup_limits *l)
+{
+	struct stat st;
+
+	if (l->n_io >= CGROUP_IO_DEVICES_MAX || stat(path, &st) < 0 || major(st.st_dev) == 0)
+		return;
+	for (size_t i = 0; i < l->n_io; i++)
+		if (l->io[i].major == major(st.st_dev) && l->io[i].minor == minor(st.st_dev))
+			return;
+	l->io[l->n_io++] = (struct cgroup_io_limit){
+		.major = major(st.st_dev),
+		.minor = minor(st.st_dev),
+		.read_bps = s->io.read_bps,
+		.write_bps = s->io.write_bps,
+		.read_iops = s->io.read_iops,
+		.write_iops = s->io.write_iops,
+	};
+}
+
+int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_limits *ret,
+		   struct carve_error *err)
+{
+	struct db_volume **vols = NULL;
+	char path[PATH_MAX];
+	size_t n = 0;
+	int r;
+
+	*ret = (struct cgroup_limits){
+		.vcpus = s->vcpus,
+		.memory_max = s->memory,
+		.pids_max = s->pids_max,
+	};
+	if (streq(s->kind, "vm")) {
+		const struct vm_config vc = {.vcpus = s->vcpus ? s->vcpus : 1,
+					     .memory = s->memory,
+					     .accel = VM_ACCEL_AUTO};
+
+		/* guest RAM plus QEMU's own overhead, as the monitor sets it */
+		ret->memory_max = vm_memory_limit(&vc);
+		if (!d->volumes)
+			return 0;
+		if (storage_volume_path(spool(d, s), s->id, path, sizeof(path)) >= 0)
+			add_io_device(s, path, ret);
+		/* its data volumes are raw files in their pools too */
+		r = db_volume_list_by_server(d->db, s->id, &vols, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			struct storage_pool *p = daemon_pool(d, vols[i]->pool);
+
+			if (p && storage_volume_path(p, vols[i]->id, path, sizeof(path)) >= 0)
+				add_io_device(s, path, ret);
+		}
+		db_volume_list_free(vols, n);
+		return 0;
+	}
+	if (!d->volumes)
+		return 0;
+	if (rootfs_mountpoint(d, s->id, path, sizeof(path)) >= 0)
+		add_io_device(s, path, ret);
+	r = db_volume_list_by_server(d->db, s->id, &vols, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (data_mountpoint(d, s->id, vols[i]->id, path, sizeof(path)) >= 0)
+			add_io_device(s, path, ret);
+	db_volume_list_free(vols, n);
+	return 0;
+}
+
+int servers_apply_limits(struct daemon *d, const struct db_server *s, struct carve_error *err)
+{
+	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
+	struct cgroup_limits l;
+	int r;
+
+	if (!d->cgroups)
+		return 0;
+	r = db_tenant_get_by_id(d->db, s->tenant_id, &t, err);
+	if (r >= 0)
+		r = servers_limits(d, s, &l, err);
+	if (r >= 0)
+		r = cgroup_server_set_limits(d->cgroups, t->name, s->name, &l, err);
+	return r;
+}
+
 /* The data volumes attached to a server, mounted on the host and described for the monitor. */
 struct data_mounts {
 	struct db_volume **volumes;
@@ -137,6 +229,45 @@ static int attach_data_volumes(struct daemon *d, const char *id, struct data_mou
 		if (r < 0)
 			return carve_err_prefix(err, "volume '%s'", v->name);
 		m->mounts[i] = (struct monitor_mount){.source = m->sources[i], .target = v->path};
+	}
+	return 0;
+}
+
+/* A VM's data volumes: never mounted on the host, handed to QEMU as raw disks in the order of
+ * their device names (/dev/vdb, /dev/vdc, ...). */
+static int vm_data_disks(struct daemon *d, const char *id, struct data_mounts *m,
+			 const char **paths, struct carve_error *err)
+{
+	struct storage_pool *pool = NULL;
+	int r;
+
+	r = db_volume_list_by_server(d->db, id, &m->volumes, &m->n, err);
+	if (r < 0 || m->n == 0)
+		return r;
+	if (m->n > 14)
+		return carve_err(err, -E2BIG, "a VM takes at most 14 data volumes, it has %zu",
+				 m->n);
+	m->sources = calloc(m->n, sizeof(*m->sources));
+	if (!m->sources)
+		return carve_err(err, -ENOMEM, "data volumes");
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = i + 1; j < m->n; j++)
+			if (strcmp(m->volumes[j]->path ? m->volumes[j]->path : "",
+				   m->volumes[i]->path ? m->volumes[i]->path : "") < 0) {
+				struct db_volume *t = m->volumes[i];
+
+				m->volumes[i] = m->volumes[j];
+				m->volumes[j] = t;
+			}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct db_volume *v = m->volumes[i];
+
+		r = daemon_pool_of(d, v->pool, &pool, err);
+		if (r >= 0)
+			r = storage_volume_path(pool, v->id, m->sources[i], sizeof(m->sources[i]));
+		if (r < 0)
+			return carve_err_prefix(err, "volume '%s'", v->name);
+		paths[i] = m->sources[i];
 	}
 	return 0;
 }
@@ -287,6 +418,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	char dir[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX + 32], append[128];
 	struct monitor_config cfg = {0};
+	struct cgroup_limits limits;
+	const char *vm_disks[16] = {0};
 	struct daemon_vm_nics vm_nics;
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
@@ -334,7 +467,16 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		if (r < 0)
 			goto fail;
 	}
+	if (d->volumes && streq(s->kind, "vm")) {
+		r = vm_data_disks(d, s->id, &data, vm_disks, err);
+		if (r < 0)
+			goto fail;
+	}
 	CARVE_FAILPOINT("server-start-attached");
+	/* after the attach: the I/O rules name the volumes' loop devices */
+	r = servers_limits(d, s, &limits, err);
+	if (r < 0)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/exit.json", dir);
 	(void)unlink(path);
 
@@ -353,6 +495,9 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.net_admin = daemon_net_server_configures(d, s->id);
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
+	cfg.pids_max = limits.pids_max;
+	cfg.io = limits.io;
+	cfg.n_io = limits.n_io;
 	if (streq(s->kind, "vm")) {
 		r = daemon_net_vm_nics(d, s->id, &vm_nics, err);
 		if (r < 0) {
@@ -365,6 +510,11 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
+		cfg.vm_uid = daemon_vm_uid(d, s);
+		cfg.data_disks = vm_disks;
+		cfg.n_data_disks = data.n;
+		cfg.mounts = NULL;
+		cfg.n_mounts = 0;
 		cfg.kernel = tpl->rootfs_path;
 		cfg.initrd = tpl->init;
 		cfg.append = append;
@@ -374,7 +524,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		cfg.idmap_rootfs = false;
 	}
 	task_progress(ctx, 2, 3, "steps");
-	r = monitor_launch(d->monitor_binary, dir, &cfg, 15000, &mpid, &ipid, err);
+	r = monitor_launch(d->monitor_binary, d->monitor_fd, dir, &cfg, 15000, &mpid, &ipid, err);
 	if (r < 0)
 		goto fail;
 	CARVE_FAILPOINT("server-start-launched");
@@ -411,27 +561,72 @@ fail:
 	return err->code ? err->code : r;
 }
 
+int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const char *snapshot,
+			    struct carve_error *err)
+{
+	struct carve_error e = CARVE_ERROR_INIT;
+	char path[PATH_MAX];
+	int r;
+
+	if (streq(s->kind, "vm")) {
+		if (s->state == DB_SERVER_PAUSED)
+			return carve_err(err, -EBUSY,
+					 "server '%s' is paused (its QEMU frozen mid-I/O): resume "
+					 "it first",
+					 s->name);
+		if (s->state != DB_SERVER_RUNNING)
+			return storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+		/* QMP stop halts the vCPUs and drains the guest's I/O into the raw file
+		 * (cache=none): the reflink then holds what a power cut at that instant would */
+		r = daemon_server_dir(d, s->id, path, sizeof(path));
+		if (r < 0)
+			return carve_err(err, r, "server '%s'", s->name);
+		r = monitor_vm_pause(path, true, err);
+		if (r < 0)
+			return carve_err_prefix(err, "pause the guest");
+		CARVE_FAILPOINT("server-snapshot-vm-paused");
+		r = storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+		if (monitor_vm_pause(path, false, &e) < 0) {
+			log_error("server '%s': the guest stays paused after snapshot '%s': %s",
+				  s->name, snapshot, e.msg);
+			if (r >= 0) {
+				(void)storage_volume_snapshot_delete(spool(d, s), s->id, snapshot,
+								     NULL);
+				r = carve_err(err, e.code, "resume the guest: %s", e.msg);
+			}
+		}
+		return r;
+	}
+	r = rootfs_mountpoint(d, s->id, path, sizeof(path));
+	if (r < 0)
+		return carve_err(err, r, "server '%s'", s->name);
+	/* A running server's filesystem is frozen around the reflink (which also writes its
+	 * dirty pages first), so the snapshot is consistent. A paused server's processes are
+	 * frozen already (FIFREEZE could wait forever on one frozen inside a write): its dirty
+	 * pages are written with syncfs. A stopped one is not mounted and needs nothing. */
+	if (s->state == DB_SERVER_RUNNING)
+		return storage_volume_snapshot_frozen(spool(d, s), s->id, snapshot, path, err);
+	if (s->state == DB_SERVER_PAUSED) {
+		cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0)
+			return carve_err(err, -errno, "server '%s': sync '%s'", s->name, path);
+	}
+	return storage_volume_snapshot(spool(d, s), s->id, snapshot, err);
+}
+
 int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			 struct carve_error *err)
 {
 	const struct server_op *op = userdata;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct db_snapshot snap = {0};
-	char mnt[PATH_MAX];
 	int r;
 
 	r = db_server_get_by_id(d->db, op->server_id, &s, err);
 	if (r < 0)
 		return r;
-	r = rootfs_mountpoint(d, s->id, mnt, sizeof(mnt));
-	if (r < 0)
-		return carve_err(err, r, "server '%s'", s->name);
-	/* A running server's filesystem is frozen around the reflink, so the snapshot is
-	 * consistent; a stopped one is not mounted and needs nothing. */
-	if (s->state == DB_SERVER_RUNNING)
-		r = storage_volume_snapshot_frozen(spool(d, s), s->id, op->snapshot, mnt, err);
-	else
-		r = storage_volume_snapshot(spool(d, s), s->id, op->snapshot, err);
+	r = servers_volume_snapshot(d, s, op->snapshot, err);
 	if (r < 0)
 		return carve_err_prefix(err, "server '%s': snapshot '%s'", s->name, op->snapshot);
 	CARVE_FAILPOINT("server-snapshot-taken");

@@ -17,6 +17,7 @@
 #ifndef CARVE_DAEMON_SERVERS_H
 #define CARVE_DAEMON_SERVERS_H
 
+#include "ct/cgroup.h"
 #include "daemon/daemon.h"
 #include "daemon/tasks.h"
 
@@ -28,6 +29,18 @@ struct server_op {
 	char source_server_id[33];
 	char snapshot[64];
 };
+
+/* The cgroup limits of a server: vcpus, memory (a VM's with QEMU's overhead), pids_max, and its
+ * I/O limits on the block device of each of its disks that is attached now. */
+int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_limits *ret,
+		   struct carve_error *err);
+/* Snapshot a server's root volume at a consistent point: a mounted container filesystem is
+ * frozen (FIFREEZE) around the reflink; a running VM's guest is paused through QMP (stop, which
+ * drains its I/O) and resumed after; a paused VM is refused (-EBUSY). */
+int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const char *snapshot,
+			    struct carve_error *err);
+/* Write them into a running server's cgroup (no-op without cgroups). */
+int servers_apply_limits(struct daemon *d, const struct db_server *s, struct carve_error *err);
 
 int server_task_snapshot(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			 struct carve_error *err);

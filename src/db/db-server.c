@@ -14,7 +14,8 @@
 
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
-	"monitor_pid, created_at, updated_at, disk, pool"
+	"monitor_pid, created_at, updated_at, disk, pool, pids_max, io_read_bps, "          \
+	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -40,6 +41,13 @@ static int server_row(sqlite3_stmt *st, void **ret)
 	s->updated_at = sqlite3_column_int64(st, 12);
 	s->disk = (uint64_t)sqlite3_column_int64(st, 13);
 	column_copy(st, 14, s->pool, sizeof(s->pool));
+	s->pids_max = (uint64_t)sqlite3_column_int64(st, 15);
+	s->io.read_bps = (uint64_t)sqlite3_column_int64(st, 16);
+	s->io.write_bps = (uint64_t)sqlite3_column_int64(st, 17);
+	s->io.read_iops = (uint64_t)sqlite3_column_int64(st, 18);
+	s->io.write_iops = (uint64_t)sqlite3_column_int64(st, 19);
+	s->vm_uid_slot =
+		sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 20);
 	*ret = s;
 	return 0;
 }
@@ -67,6 +75,9 @@ static int server_check(const struct db_server *s, struct carve_error *err)
 	if (s->disk > INT64_MAX)
 		return carve_err_field(err, -ERANGE, "disk", "server '%s': disk too large",
 				       s->name);
+	if (s->pids_max > INT64_MAX || s->io.read_bps > INT64_MAX || s->io.write_bps > INT64_MAX ||
+	    s->io.read_iops > INT64_MAX || s->io.write_iops > INT64_MAX)
+		return carve_err(err, -ERANGE, "server '%s': limit too large", s->name);
 	return 0;
 }
 
@@ -86,7 +97,13 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		return carve_err(err, r, "server '%s': random id", s->name);
 	r = db_prepare(db,
 		       "INSERT INTO servers (" SERVER_COLUMNS ") "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		       /* a VM takes the lowest free uid slot, in the same statement */
+		       "CASE WHEN ?21 THEN (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM servers "
+		       "WHERE vm_uid_slot = 0) THEN 0 ELSE (SELECT min(a.vm_uid_slot + 1) FROM "
+		       "servers a WHERE a.vm_uid_slot IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END) "
+		       "RETURNING vm_uid_slot",
 		       &st, err);
 	if (r < 0)
 		return r;
@@ -105,7 +122,19 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 14, (int64_t)s->disk);
 	if (bind_text(st, 15, s->pool[0] ? s->pool : "default") < 0)
 		return -ENOMEM;
+	sqlite3_bind_int64(st, 16, (int64_t)s->pids_max);
+	sqlite3_bind_int64(st, 17, (int64_t)s->io.read_bps);
+	sqlite3_bind_int64(st, 18, (int64_t)s->io.write_bps);
+	sqlite3_bind_int64(st, 19, (int64_t)s->io.read_iops);
+	sqlite3_bind_int64(st, 20, (int64_t)s->io.write_iops);
+	sqlite3_bind_int(st, 21, streq(s->kind, "vm"));
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->vm_uid_slot = sqlite3_column_type(st, 0) == SQLITE_NULL
+					 ? -1
+					 : sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return carve_err(err, -ENOENT,
 				 "server '%s': tenant '%s' or template '%s' not found", s->name,
@@ -187,19 +216,26 @@ int db_server_update(struct db *db, const struct db_server *s, struct carve_erro
 	/* updated_at is the time of this write, whatever the caller's copy says. */
 	r = db_prepare(db,
 		       "UPDATE servers SET vcpus = ?, memory = ?, state = ?, state_reason = ?, "
-		       "pid = ?, monitor_pid = ?, updated_at = ?, disk = ? WHERE id = ?",
+		       "pid = ?, monitor_pid = ?, updated_at = ?, disk = ?, pids_max = ?, "
+		       "io_read_bps = ?, io_write_bps = ?, io_read_iops = ?, io_write_iops = ? "
+		       "WHERE id = ?",
 		       &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, s->vcpus);
 	sqlite3_bind_int64(st, 2, (int64_t)s->memory);
 	if (bind_text(st, 3, db_server_state_to_string(s->state)) < 0 ||
-	    bind_text(st, 4, s->state_reason) < 0 || bind_text(st, 9, s->id) < 0)
+	    bind_text(st, 4, s->state_reason) < 0 || bind_text(st, 14, s->id) < 0)
 		return -ENOMEM;
 	sqlite3_bind_int64(st, 5, s->pid);
 	sqlite3_bind_int64(st, 6, s->monitor_pid);
 	sqlite3_bind_int64(st, 7, time(NULL));
 	sqlite3_bind_int64(st, 8, (int64_t)s->disk);
+	sqlite3_bind_int64(st, 9, (int64_t)s->pids_max);
+	sqlite3_bind_int64(st, 10, (int64_t)s->io.read_bps);
+	sqlite3_bind_int64(st, 11, (int64_t)s->io.write_bps);
+	sqlite3_bind_int64(st, 12, (int64_t)s->io.read_iops);
+	sqlite3_bind_int64(st, 13, (int64_t)s->io.write_iops);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "server '%s'", s->name);

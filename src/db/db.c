@@ -150,6 +150,16 @@ static const char *const migrations[] = {
 	"  object TEXT NOT NULL,"
 	"  message TEXT NOT NULL"
 	");",
+	/* 3: per-server process and disk I/O limits */
+	"ALTER TABLE servers ADD COLUMN pids_max INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_read_bps INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_write_bps INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_read_iops INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE servers ADD COLUMN io_write_iops INTEGER NOT NULL DEFAULT 0;",
+	/* 4: every VM's QEMU runs as a host uid of its own: vm_uid_base + vm_uid_slot */
+	"ALTER TABLE servers ADD COLUMN vm_uid_slot INTEGER;"
+	"CREATE UNIQUE INDEX servers_vm_uid_slot ON servers(vm_uid_slot) "
+	"  WHERE vm_uid_slot IS NOT NULL;",
 	/* next: per-tenant networks, server interfaces on them, published ports, bandwidth */
 	"CREATE TABLE networks ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT CHECK (id BETWEEN 1 AND 99999999),"

@@ -27,7 +27,7 @@ struct db;
 int db_open(const char *path, struct db **ret, struct carve_error *err);
 struct db *db_close(struct db *db);
 int db_schema_version(struct db *db);
-/* The version this build migrates to (the number of migrations compiled in). */
+/* The version this build migrates to. */
 int db_schema_latest(void);
 
 int db_transaction_begin(struct db *db, struct carve_error *err);
@@ -186,6 +186,13 @@ struct db_server {
 	uint64_t memory; /* bytes */
 	uint64_t disk; /* root volume size in bytes (0: unbounded, dir pools) */
 	char pool[64]; /* the pool holding its volumes */
+	uint64_t pids_max; /* processes and threads (0: only the tenant's cap) */
+	struct {
+		/* on each of its disks (0: unlimited) */
+		uint64_t read_bps, write_bps, read_iops, write_iops;
+	} io;
+	int64_t vm_uid_slot; /* kind vm: its QEMU's uid is the daemon's vm uid base + this; else -1
+			      */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */
@@ -202,8 +209,8 @@ int db_server_get_by_id(struct db *db, const char *id, struct db_server **ret,
 /* tenant_id NULL: every server. */
 int db_server_list(struct db *db, const char *tenant_id, struct db_server ***ret, size_t *ret_n,
 		   struct carve_error *err);
-/* Writes every mutable column (vcpus, memory, disk, state, state_reason, pid, monitor_pid,
- * updated_at). */
+/* Writes every mutable column (vcpus, memory, disk, pids_max, io, state, state_reason, pid,
+ * monitor_pid, updated_at). */
 int db_server_update(struct db *db, const struct db_server *s, struct carve_error *err);
 /* Compare-and-set of the state: -EBUSY (and ret_current set) when the row is not in `from`. */
 int db_server_transition(struct db *db, const char *id, enum db_server_state from,

@@ -34,6 +34,7 @@
 #include "monitor/protocol.h"
 
 #define REQUEST_TIMEOUT_MS 5000
+#define VM_PAUSE_TIMEOUT_MS 15000
 
 #define cleanup_json cleanup(json_decrefp)
 
@@ -266,6 +267,22 @@ int monitor_stop(const char *dir, int timeout_s, struct carve_error *err)
 			      err);
 }
 
+int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err)
+{
+	cleanup_json json_t *reply = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", pause ? "vm-pause" : "vm-resume");
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	/* QMP stop drains the guest's I/O: allow the monitor's QMP timeout and some */
+	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
+	json_decref(req);
+	if (r == -ESRCH)
+		return carve_err(err, r, "monitor in '%s': not running", dir);
+	return r;
+}
+
 int monitor_kill(const char *dir, struct carve_error *err)
 {
 	return simple_command(dir, json_pack("{s:s}", "cmd", "kill"), err);
@@ -364,14 +381,52 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 				return carve_err(err, -ENOMEM, "out of memory");
 		}
 	}
+	if (o && cfg->pids_max &&
+	    json_object_set_new(o, "pids_max", json_integer((json_int_t)cfg->pids_max)) < 0)
+		return carve_err(err, -ENOMEM, "out of memory");
+	if (o && cfg->n_io > 0) {
+		json_t *io = json_array();
+
+		if (cfg->n_io > CGROUP_IO_DEVICES_MAX)
+			return carve_err(err, -E2BIG, "io limits: more than %d disks",
+					 CGROUP_IO_DEVICES_MAX);
+		if (!io || json_object_set_new(o, "io", io) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < cfg->n_io; i++) {
+			const struct cgroup_io_limit *l = &cfg->io[i];
+
+			if (json_array_append_new(io,
+						  json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+							    "major", (json_int_t)l->major, "minor",
+							    (json_int_t)l->minor, "read_bps",
+							    (json_int_t)l->read_bps, "write_bps",
+							    (json_int_t)l->write_bps, "read_iops",
+							    (json_int_t)l->read_iops, "write_iops",
+							    (json_int_t)l->write_iops)) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+		}
+	}
 	if (o && cfg->kind && streq(cfg->kind, "vm")) {
 		if (!cfg->kernel || !cfg->disk)
 			return carve_err(err, -EINVAL, "vm: no kernel or disk");
-		if (json_object_update_new(o, json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "vm",
-							"kernel", cfg->kernel, "initrd",
-							cfg->initrd ? cfg->initrd : "", "append",
-							cfg->append ? cfg->append : "", "disk",
-							cfg->disk)) < 0)
+		if (cfg->n_data_disks > 0) {
+			json_t *a = json_array();
+
+			if (!a || json_object_set_new(o, "data_disks", a) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+			for (size_t i = 0; i < cfg->n_data_disks; i++)
+				if (!cfg->data_disks[i] ||
+				    json_array_append_new(a, json_string(cfg->data_disks[i])) < 0)
+					return carve_err(err, -EINVAL, "vm: data disk %zu", i);
+		}
+		if (cfg->vm_uid < 65536)
+			return carve_err(err, -EINVAL, "vm: uid %u: not an unprivileged uid",
+					 cfg->vm_uid);
+		if (json_object_update_new(
+			    o, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "kind", "vm", "vm_uid",
+					 (json_int_t)cfg->vm_uid, "kernel", cfg->kernel, "initrd",
+					 cfg->initrd ? cfg->initrd : "", "append",
+					 cfg->append ? cfg->append : "", "disk", cfg->disk)) < 0)
 			return carve_err(err, -ENOMEM, "out of memory");
 	}
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -385,17 +440,19 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 	return 0;
 }
 
-/* In the forked grandchild: only async-signal-safe calls from here to execv(). */
-_noreturn_ static void exec_monitor(const char *binary, char *const argv[], int null_fd, int log_fd,
-				    int ready_fd)
+/* In the forked grandchild: only async-signal-safe calls from here to the exec. */
+_noreturn_ static void exec_monitor(const char *binary, int binary_fd, char *const argv[],
+				    int null_fd, int log_fd, int ready_fd)
 {
 	sigset_t none;
-	int fds[3] = {null_fd, log_fd, ready_fd};
+	int fds[4] = {null_fd, log_fd, ready_fd, binary_fd};
 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	/* lift the sources above 0..3 first, so no dup2 below overwrites another source */
-	for (int i = 0; i < 3; i++) {
+	/* lift the sources above 0..4 first, so no dup2 below overwrites another source */
+	for (int i = 0; i < 4; i++) {
+		if (fds[i] < 0)
+			continue;
 		fds[i] = fcntl(fds[i], F_DUPFD, 10);
 		if (fds[i] < 0)
 			_exit(127);
@@ -403,16 +460,22 @@ _noreturn_ static void exec_monitor(const char *binary, char *const argv[], int 
 	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0 ||
 	    dup2(fds[2], 3) < 0)
 		_exit(127);
-	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
-		for (int fd = 4; fd < 65536; fd++)
+	/* the binary stays open close-on-exec at 4: the kernel maps it before it closes fds */
+	if (fds[3] >= 0 && dup3(fds[3], 4, O_CLOEXEC) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, fds[3] >= 0 ? 5U : 4U, ~0U, 0U) < 0)
+		for (int fd = fds[3] >= 0 ? 5 : 4; fd < 65536; fd++)
 			(void)close(fd);
-	execv(binary, argv);
+	if (fds[3] >= 0)
+		(void)syscall(SYS_execveat, 4, "", argv, environ, AT_EMPTY_PATH);
+	else
+		execv(binary, argv);
 	_exit(127);
 }
 
-int monitor_launch(const char *monitor_binary, const char *dir, const struct monitor_config *cfg,
-		   int timeout_ms, pid_t *ret_monitor_pid, pid_t *ret_init_pid,
-		   struct carve_error *err)
+int monitor_launch(const char *monitor_binary, int monitor_fd, const char *dir,
+		   const struct monitor_config *cfg, int timeout_ms, pid_t *ret_monitor_pid,
+		   pid_t *ret_init_pid, struct carve_error *err)
 {
 	cleanup_close int null_fd = -EBADF, log_fd = -EBADF;
 	int pipe_fds[2] = {-EBADF, -EBADF};
@@ -460,7 +523,8 @@ int monitor_launch(const char *monitor_binary, const char *dir, const struct mon
 		if (pid < 0)
 			_exit(127);
 		if (pid == 0)
-			exec_monitor(monitor_binary, argv, null_fd, log_fd, pipe_fds[1]);
+			exec_monitor(monitor_binary, monitor_fd, argv, null_fd, log_fd,
+				     pipe_fds[1]);
 		_exit(0);
 	}
 	safe_close(pipe_fds[1]);

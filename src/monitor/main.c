@@ -69,7 +69,6 @@
  * where the kernel, the initrd and the disk are bind-mounted and QEMU makes its QMP socket: the
  * state and run directories stay 0700 root, and each monitor sees only its own VM's files. */
 #define VM_STAGE "/run/carve-vm"
-#define VM_UID_OFFSET MONITOR_VM_UID_OFFSET
 #define VM_QMP_TIMEOUT_MS 10000
 #define VM_LOG_FILE "qemu.log"
 
@@ -208,8 +207,27 @@ static int setup_cgroups(struct monitor *m, struct carve_error *err)
 	struct cgroup_limits limits = {
 		.vcpus = (uint32_t)json_integer_value(json_object_get(m->config, "vcpus")),
 		.memory_max = (uint64_t)json_integer_value(json_object_get(m->config, "memory")),
+		.pids_max = (uint64_t)json_integer_value(json_object_get(m->config, "pids_max")),
 	};
+	json_t *io = json_object_get(m->config, "io"), *e;
+	size_t i;
 	int r;
+
+	json_array_foreach (io, i, e) {
+		if (i >= CGROUP_IO_DEVICES_MAX)
+			return carve_err_field(err, -E2BIG, "io", "io: more than %d disks",
+					       CGROUP_IO_DEVICES_MAX);
+		limits.io[i] = (struct cgroup_io_limit){
+			.major = (uint32_t)json_integer_value(json_object_get(e, "major")),
+			.minor = (uint32_t)json_integer_value(json_object_get(e, "minor")),
+			.read_bps = (uint64_t)json_integer_value(json_object_get(e, "read_bps")),
+			.write_bps = (uint64_t)json_integer_value(json_object_get(e, "write_bps")),
+			.read_iops = (uint64_t)json_integer_value(json_object_get(e, "read_iops")),
+			.write_iops =
+				(uint64_t)json_integer_value(json_object_get(e, "write_iops")),
+		};
+		limits.n_io = i + 1;
+	}
 
 	if (m->vm) {
 		struct vm_config vc = {
@@ -468,13 +486,29 @@ static void detach_server_mounts(struct monitor *m)
 }
 
 /* A private mount namespace with a tmpfs at VM_STAGE for QEMU's files (see VM_STAGE). */
-static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
-			  size_t n, struct carve_error *err)
+/* A disk of the VM: chowned to its uid, bound into the stage as name. */
+static int stage_disk(const char *src, const char *name, uid_t uid, char *ret, size_t n,
+		      struct carve_error *err)
 {
+	cleanup_close int fd = open(src, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+
+	if (fd < 0)
+		return carve_err_field(err, -errno, "disk", "vm: open disk '%s'", src);
+	if (fchown(fd, uid, uid) < 0 || fchmod(fd, 0600) < 0)
+		return carve_err(err, -errno, "vm: chown disk '%s'", src);
+	return stage_bind(src, name, false, ret, n, err);
+}
+
+#define VM_DATA_DISKS_MAX 14 /* vdb..vdo: VM_DISKS_MAX less the root disk and a seed */
+
+static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
+			  size_t n, char (*data)[PATH_MAX], size_t *n_data, struct carve_error *err)
+{
+	json_t *extra = json_object_get(m->config, "data_disks"), *e;
+	size_t i;
 	const char *initrd_src = cfg_string(m->config, "initrd");
 	const char *disk_src = cfg_string(m->config, "disk");
 	char opts[64];
-	cleanup_close int fd = -EBADF;
 	int r;
 
 	if (unshare(CLONE_NEWNS) < 0)
@@ -489,13 +523,22 @@ static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *init
 		 (unsigned)uid);
 	if (mount("tmpfs", VM_STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 		return carve_err(err, -errno, "vm: mount tmpfs on '%s'", VM_STAGE);
-	/* the disk belongs to the VM's uid */
-	fd = open(disk_src, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0)
-		return carve_err_field(err, -errno, "disk", "vm: open disk '%s'", disk_src);
-	if (fchown(fd, uid, uid) < 0 || fchmod(fd, 0600) < 0)
-		return carve_err(err, -errno, "vm: chown disk '%s'", disk_src);
-	r = stage_bind(disk_src, "disk", false, disk, n, err);
+	/* the disks belong to the VM's uid */
+	r = stage_disk(disk_src, "disk", uid, disk, n, err);
+	*n_data = 0;
+	json_array_foreach (extra, i, e) {
+		char name[32];
+
+		if (r < 0)
+			break;
+		if (i >= VM_DATA_DISKS_MAX || !json_is_string(e))
+			return carve_err_field(err, -EINVAL, "data_disks",
+					       "vm: data_disks: at most %d paths",
+					       VM_DATA_DISKS_MAX);
+		snprintf(name, sizeof(name), "data%zu", i);
+		r = stage_disk(json_string_value(e), name, uid, data[i], PATH_MAX, err);
+		*n_data = i + 1;
+	}
 	if (r >= 0)
 		r = stage_bind(cfg_string(m->config, "kernel"), "kernel", true, kernel, n, err);
 	if (r >= 0 && *initrd_src)
@@ -569,14 +612,15 @@ static int open_tap(const char *ifname, int *ret, struct carve_error *err)
 
 static int spawn_vm(struct monitor *m, struct carve_error *err)
 {
-	uid_t uid =
-		(uid_t)json_integer_value(json_object_get(m->config, "uid_base")) + VM_UID_OFFSET;
+	uid_t uid = (uid_t)json_integer_value(json_object_get(m->config, "vm_uid"));
 	char kernel[PATH_MAX], initrd[PATH_MAX], disk[PATH_MAX], path[PATH_MAX], tail[512];
 	cleanup_strv char **argv = NULL;
 	cleanup_close int log_fd = -EBADF;
 	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
 	struct vm_run_status st;
-	struct vm_disk vd = {.format = VM_DISK_FORMAT_RAW};
+	struct vm_disk vd[1 + VM_DATA_DISKS_MAX] = {{.format = VM_DISK_FORMAT_RAW}};
+	char data[VM_DATA_DISKS_MAX][PATH_MAX];
+	size_t n_data = 0;
 	struct vm_config vc = {
 		.name = m->server_name,
 		.accel = VM_ACCEL_AUTO,
@@ -585,7 +629,7 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		.memory = (uint64_t)json_integer_value(json_object_get(m->config, "memory")),
 		.kernel = kernel,
 		.append = cfg_string(m->config, "append"),
-		.disks = &vd,
+		.disks = vd,
 		.n_disks = 1,
 		.aio = VM_AIO_AUTO,
 		.qmp_socket = VM_STAGE "/qmp.sock",
@@ -627,12 +671,20 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	}
 	if (vc.vcpus == 0)
 		vc.vcpus = 1;
-	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), err);
+	if (uid < 65536)
+		return carve_err_field(err, -EINVAL, "vm_uid",
+				       "vm: uid %u: not an unprivileged uid", (unsigned)uid);
+	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), data, &n_data, err);
 	if (r < 0)
 		return r;
 	vc.initrd = initrd[0] ? initrd : NULL;
-	vd.path = disk;
-	vd.writeback = !supports_direct_io(disk);
+	vd[0].path = disk;
+	vd[0].writeback = !supports_direct_io(disk);
+	for (size_t i = 0; i < n_data; i++)
+		vd[1 + i] = (struct vm_disk){.path = data[i],
+					     .format = VM_DISK_FORMAT_RAW,
+					     .writeback = !supports_direct_io(data[i])};
+	vc.n_disks = 1 + n_data;
 	r = vm_cmdline_build(&vc, &argv, err);
 	if (r < 0)
 		return r;
@@ -660,8 +712,9 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		r = vm_status(q, &st, err);
 	if (r < 0)
 		goto kill;
-	log_info("server '%s': qemu %d runs as uid %u (%s, %s)", m->server_name, (int)m->init_pid,
-		 (unsigned)uid, st.status, vd.writeback ? "cache=writeback" : "cache=none");
+	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %zu data disks)", m->server_name,
+		 (int)m->init_pid, (unsigned)uid, st.status,
+		 vd[0].writeback ? "cache=writeback" : "cache=none", n_data);
 	return 0;
 kill:
 	(void)kill(m->init_pid, SIGKILL);
@@ -687,6 +740,21 @@ static void vm_stop_request(struct monitor *m)
 		log_warning("server '%s': powerdown: %s: SIGTERM to qemu", m->server_name, err.msg);
 		(void)kill(m->init_pid, SIGTERM);
 	}
+}
+
+/* {"cmd":"vm-pause"} / {"cmd":"vm-resume"}: QMP stop (vCPUs halted, guest I/O drained and
+ * flushed to the disk file: a consistent point for a reflink of it) and cont. */
+static int vm_run_state(struct monitor *m, bool pause, struct carve_error *err)
+{
+	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	int r;
+
+	r = vm_qmp_connect(VM_STAGE "/qmp.sock", 2000, &q, err);
+	if (r >= 0)
+		r = vm_qmp_execute(q, pause ? "stop" : "cont", NULL, NULL, VM_QMP_TIMEOUT_MS, err);
+	if (r >= 0)
+		log_info("server '%s': guest %s", m->server_name, pause ? "paused" : "resumed");
+	return r;
 }
 
 static void write_line(int fd, json_t *o)
@@ -845,14 +913,15 @@ static void console_log_trim(struct monitor *m)
 	m->console_log_size = n;
 }
 
-/* Init wrote to its console: into console.log and to every attached client. */
-static void console_output(struct monitor *m)
+/* Init wrote to its console: into console.log and to every attached client. Returns whether
+ * something was read. */
+static bool console_output(struct monitor *m)
 {
 	char buf[16384];
 	ssize_t n = read(m->console_master, buf, sizeof(buf));
 
 	if (n <= 0)
-		return;
+		return false;
 	if (m->console_log >= 0) {
 		int r = loop_write(m->console_log, buf, (size_t)n);
 
@@ -865,6 +934,7 @@ static void console_output(struct monitor *m)
 	for (size_t i = 0; i < m->n_clients; i++)
 		if (m->clients[i]->mode == MODE_CONSOLE)
 			client_queue(m->clients[i], buf, (size_t)n, true);
+	return true;
 }
 
 /* What clients typed, into the console (non-blocking; the rest waits for POLLOUT). */
@@ -1268,6 +1338,15 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(errno)));
 		else
 			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if ((streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) && m->vm) {
+		struct carve_error e = CARVE_ERROR_INIT;
+
+		if (vm_run_state(m, streq(cmd, "vm-pause"), &e) < 0)
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", e.msg));
+		else
+			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if (streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) {
+		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
 	} else if (streq(cmd, "exec") && m->vm) {
 		send_json(c, json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
 				       "exec is not available for VMs", "errno", EOPNOTSUPP));
@@ -1403,6 +1482,11 @@ _noreturn_ static void finish(struct monitor *m, int wstatus)
 
 	log_info("server '%s': init %d exited (status %d, signal %d)", m->server_name,
 		 (int)m->init_pid, status, sig);
+	/* what init wrote last is still in the pty: into console.log before anyone is told (the
+	 * master is non-blocking; a read with nothing left flushes the tty's pending buffer) */
+	if (m->console_master >= 0)
+		for (int i = 0; i < 64 && console_output(m); i++)
+			;
 	write_exit_file(m, status, sig);
 	destroy_cgroups(m);
 	remove_run_files(m);

@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
+#include "ct/cgroup.h"
 
 /* A directory of the host (a mounted data volume) that appears at target inside the server,
  * idmapped like the root. */
@@ -41,9 +42,6 @@ struct monitor_mount {
 	const char *source;
 	const char *target;
 };
-
-/* QEMU runs as the tenant's "nobody": uid (and gid) uid_base + this. */
-#define MONITOR_VM_UID_OFFSET 65534
 
 struct monitor_config {
 	const char *server_id;
@@ -65,12 +63,17 @@ struct monitor_config {
 	 * kind "vm" (NULL or "container": a container): the monitor runs QEMU instead of init,
 	 * with direct kernel boot of kernel + initrd + append and disk (a raw file, never
 	 * mounted) as the root disk; rootfs, init, idmap_rootfs and mounts are unused. QEMU's
-	 * serial port is the console, QEMU runs as uid/gid uid_base + 65534 (the tenant's
-	 * "nobody"), the disk file is chowned to it, and the server cgroup's memory limit is
+	 * serial port is the console, QEMU runs as uid/gid vm_uid (a host uid of this VM's own,
+	 * outside every tenant's range), the disk file is chowned to it, and the server cgroup's
+	 * memory limit is
 	 * vm_memory_limit(). Stop is an ACPI power-button press (QMP system_powerdown), then
 	 * SIGKILL after the timeout. exec is refused.
 	 */
 	const char *kind;
+	uint32_t vm_uid;
+	/* a VM's data volumes (raw files), in device order: /dev/vdb, /dev/vdc, ... */
+	const char *const *data_disks;
+	size_t n_data_disks;
 	const char *const *nic_ifnames; /* vm: taps (openable by QEMU's uid) and guest MACs */
 	const char *const *nic_macs;
 	size_t n_nics;
@@ -78,16 +81,22 @@ struct monitor_config {
 	const char *initrd;
 	const char *append;
 	const char *disk;
+	/* cgroup limits beyond vcpus and memory (0: none) */
+	uint64_t pids_max;
+	const struct cgroup_io_limit *io; /* one per disk, at most CGROUP_IO_DEVICES_MAX */
+	size_t n_io;
 };
 
 /*
- * Write <dir>/config.json, launch the monitor (double fork + setsid + exec of monitor_binary), and
- * wait (up to timeout_ms) until it reports that init runs. On success the monitor and init pids
- * are returned. On failure the monitor's own error message is in err (e.g. "pivot_root: ...").
+ * Write <dir>/config.json, launch the monitor (double fork + setsid + exec of monitor_binary, or
+ * of the executable open at monitor_fd when that is >= 0: a sealed copy shared by every monitor,
+ * see ct_cloned_binary_seal), and wait (up to timeout_ms) until it reports that init runs. On
+ * success the monitor and init pids are returned. On failure the monitor's own error message is
+ * in err (e.g. "pivot_root: ...").
  */
-int monitor_launch(const char *monitor_binary, const char *dir, const struct monitor_config *cfg,
-		   int timeout_ms, pid_t *ret_monitor_pid, pid_t *ret_init_pid,
-		   struct carve_error *err);
+int monitor_launch(const char *monitor_binary, int monitor_fd, const char *dir,
+		   const struct monitor_config *cfg, int timeout_ms, pid_t *ret_monitor_pid,
+		   pid_t *ret_init_pid, struct carve_error *err);
 
 struct monitor_status {
 	bool running; /* monitor answered and init is alive */
@@ -105,6 +114,8 @@ int monitor_status(const char *dir, struct monitor_status *ret, struct carve_err
  * monitor_stop, monitor_kill and monitor_watch_fd return -ESRCH when no monitor runs in dir. */
 int monitor_stop(const char *dir, int timeout_s, struct carve_error *err);
 int monitor_kill(const char *dir, struct carve_error *err);
+/* A VM's guest: pause (QMP stop: vCPUs halted, I/O drained and flushed) or resume (cont). */
+int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err);
 /* Block until init has exited or timeout_ms passed (-ETIMEDOUT). -1: no timeout. */
 int monitor_wait(const char *dir, int timeout_ms, struct monitor_status *ret,
 		 struct carve_error *err);

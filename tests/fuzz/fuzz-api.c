@@ -114,6 +114,7 @@ static void setup(void)
 	check(mkdir_p(d.state_dir, 0700), "state dir");
 	check(mkdir_p(path, 0700), "run dir");
 	strscpy(d.monitor_binary, "/nonexistent/carve-monitor", sizeof(d.monitor_binary));
+	d.monitor_fd = -EBADF;
 	strscpy(d.cgroup_prefix, "carve-fuzz", sizeof(d.cgroup_prefix));
 	d.uid_base = 1000000;
 	d.session_ttl = 3600;

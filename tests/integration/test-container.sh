@@ -46,6 +46,11 @@ mppid=$(awk '/^PPid:/ {print $2}' /proc/$mon/status)
 check "monitor is not carved's child" test "$mppid" != "$CARVED_PID"
 check "monitor is in a session of its own, not carved's" \
 	test "$(awk '{print $6}' /proc/$mon/stat)" != "$(awk '{print $6}' /proc/$CARVED_PID/stat)"
+# CVE-2019-5736 without a copy per server: every monitor runs from the one sealed memfd carved made
+mon2=$(awk '/^PPid:/ {print $2}' /proc/$pid2/status)
+expect_match "the monitor runs from a memfd, not the binary on disk" "$(readlink /proc/$mon/exe)" '^/memfd:carve-monitor'
+expect_eq "both monitors share that one copy" "$(stat -L -c %d:%i /proc/$mon/exe)" "$(stat -L -c %d:%i /proc/$mon2/exe)"
+check "the copy cannot be opened for writing" bash -c "! exec 3>>/proc/$mon/exe"
 
 # kill -9 carved: servers keep running; a new carved reports them running.
 kill -9 "$CARVED_PID"; wait "$CARVED_PID" 2>/dev/null; CARVED_PID=""
@@ -94,6 +99,14 @@ expect_eq "the freezer holds every process" "$(cat /sys/fs/cgroup/freezer/$PREFI
 check "a paused init is stopped by the kernel" grep -q "^State:.*[DT]" /proc/$npid/status
 api POST /servers/web1/pause
 expect_eq "pausing twice is 409" "$STATUS" 409
+# a paused server's snapshot holds what its processes wrote (dirty pages synced, no FIFREEZE
+# that could wait on a frozen writer)
+api POST /servers/web1/snapshots '{"name":"while-paused"}'
+expect_eq "snapshot of a paused server" "$(wait_task "$(jf .task.id)")" succeeded
+expect_match "it holds the file the tenant wrote before the pause" \
+	"$(debugfs -R "stat /root/written-by-tenant" "$T/state/pools/default/snapshots/$(server_field web1 .id)/while-paused.raw" 2>&1)" \
+	"Type: regular"
+api DELETE /servers/web1/snapshots/while-paused
 api POST /servers/web1/resume
 expect_eq "resume" "$STATUS/$(jf .state)" 200/running
 expect_eq "thawed" "$(cat /sys/fs/cgroup/freezer/$PREFIX/acme/web1/freezer.state)" THAWED

@@ -55,7 +55,7 @@ consistent() {
 		grep -vxF -f <(echo "$allowed") || true)
 	expect_eq "$label: no loop device but the pool's and running servers'" "$bad" ""
 	allowed=$(for id in $running; do echo "$T/run/servers/$id/rootfs"; done)
-	bad=$(awk -v t="$T/run/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo |
+	bad=$(awk -v t="$T/run/servers/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo |
 		grep -vxF -f <(echo "${allowed:-/nonexistent}") || true)
 	expect_eq "$label: no mount under the run dir but running servers'" "$bad" ""
 	bad=$(find "$POOL/volumes" "$POOL/snapshots" -name '.*' 2>/dev/null)

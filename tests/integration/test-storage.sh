@@ -109,7 +109,16 @@ api DELETE /servers/small
 [ "$(wait_task "$(jf .task.id)")" = succeeded ] || fail "delete small"
 check "volume gone" test ! -e "$T/state/pools/default/volumes/$id.raw"
 check "snapshots gone" test ! -e "$T/state/pools/default/snapshots/$id"
+# A process that copied the host's mounts into a namespace of its own while 'other' ran (what
+# ip netns exec does) must not keep its disk busy: carved's mount trees are shared, the copies
+# slaves, and the unmount reaches them.
+unshare -m --propagation slave sleep 120 &
+pinner=$!
+sleep 0.3
 server_do other stop
+check "a stopped server's loop device is released despite a copied mount namespace" \
+	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/$(server_field other .id).raw'"
+kill "$pinner" 2>/dev/null; wait "$pinner" 2>/dev/null
 server_do copy stop
 check "no volume is attached once every server stopped" \
 	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/'"

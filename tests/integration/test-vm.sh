@@ -9,9 +9,8 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
 	exit 77
 fi
 export CARVE_VM_ASSETS=${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}
-if [ ! -f "$CARVE_VM_ASSETS/vmlinuz" ] || [ ! -f "$CARVE_VM_ASSETS/initramfs.gz" ]; then
-	timeout 120 bash "$(dirname "$0")/../../scripts/vm-assets.sh" "$CARVE_VM_ASSETS" >/dev/null 2>&1
-fi
+# builds the assets, or rebuilds them when the script's version changed (quick when current)
+timeout 120 bash "$(dirname "$0")/../../scripts/vm-assets.sh" "$CARVE_VM_ASSETS" >/dev/null 2>&1
 if [ ! -f "$CARVE_VM_ASSETS/vmlinuz" ] || [ ! -f "$CARVE_VM_ASSETS/initramfs.gz" ]; then
 	echo "SKIP: no VM assets in $CARVE_VM_ASSETS (scripts/vm-assets.sh)"
 	exit 77
@@ -45,6 +44,29 @@ id=$(server_field vm1 .id)
 expect_eq "vm1 is a vm" "$(server_field vm1 .kind)" vm
 disk="$T/state/pools/default/volumes/$id.raw"
 check "vm1 has its own raw volume" test -f "$disk"
+# every VM gets a uid of its own; a deleted VM's uid is reused
+api POST /servers '{"name":"vm2","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
+expect_eq "create vm2" "$(wait_task "$(jf .task.id)")" succeeded
+uid1=$(server_field vm1 .vm_uid)
+uid2=$(server_field vm2 .vm_uid)
+check "two VMs run as two different uids ($uid1, $uid2)" test -n "$uid1" -a "$uid1" != "$uid2"
+expect_eq "a container has no VM uid" "$(api GET /servers; jf '[.[] | select(.kind == "container")] | map(has("vm_uid")) | any')" false
+api DELETE /servers/vm2?tenant=acme
+expect_eq "delete vm2" "$(wait_task "$(jf .task.id)")" succeeded
+api POST /servers '{"name":"vm3","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
+expect_eq "create vm3" "$(wait_task "$(jf .task.id)")" succeeded
+expect_eq "vm3 reuses vm2's uid" "$(server_field vm3 .vm_uid)" "$uid2"
+api DELETE /servers/vm3?tenant=acme
+wait_task "$(jf .task.id)" >/dev/null
+
+# a data volume: the VM sees it as its next virtio disk, never mounted on the host
+api POST /volumes '{"name":"vmdata","size":"96M","tenant":"acme"}'
+expect_eq "create a data volume" "$STATUS" 201
+api POST /volumes/vmdata/attach?tenant=acme '{"server":"vm1","path":"/data"}'
+expect_eq "a VM takes no mount path" "$STATUS/$(jf .error.field)" 400/path
+api POST /volumes/vmdata/attach?tenant=acme '{"server":"vm1"}'
+expect_eq "attach it to vm1" "$STATUS" 200
+expect_eq "it becomes vm1's /dev/vdb" "$(jf .path)" /dev/vdb
 
 mk_server web1 acme
 server_do web1 start
@@ -52,8 +74,11 @@ server_do vm1 start
 expect_eq "vm1 running" "$(server_field vm1 .state)" running
 qpid=$(server_field vm1 .init_pid)
 check "the server's init is QEMU" grep -q qemu-system /proc/"$qpid"/cmdline
-expect_eq "QEMU runs as the tenant's nobody" "$(awk '/^Uid:/ {print $2}' /proc/"$qpid"/status)" \
-	$((base + 65534))
+vm_uid=$(server_field vm1 .vm_uid)
+expect_eq "QEMU runs as the VM's own uid" "$(awk '/^Uid:/ {print $2}' /proc/"$qpid"/status)" "$vm_uid"
+check "that uid lies outside every tenant's range (below --uid-base)" test "$vm_uid" -lt "$UIDBASE"
+check "and is unprivileged" test "$vm_uid" -ge 65536
+expect_eq "the VM's disk belongs to it" "$(stat -c %u "$disk")" "$vm_uid"
 mon=$(awk '/^PPid:/ {print $2}' /proc/"$qpid"/status)
 check "QEMU's parent is the monitor" grep -q carve-monitor /proc/"$mon"/cmdline
 check "QEMU is in the server's memory cgroup" \
@@ -74,6 +99,33 @@ check "the VM monitor's namespace holds no mount of web1" \
 check "the guest reaches userspace (CARVE-VM-READY on the console)" \
 	wait_console "$id" CARVE-VM-READY 90
 check "the guest wrote its token to its disk" wait_console "$id" "CARVE-VM-DISK-WRITTEN $id" 5
+check "the guest sees the data volume as vdb, 96M" wait_console "$id" "CARVE-VM-DATA-DISK vdb sectors=$((96 * 2048))" 5
+vdata=$(api GET /volumes/vmdata?tenant=acme; jf .id)
+check "the data volume is not mounted on the host" bash -c "! grep -q '$vdata' /proc/self/mountinfo"
+expect_eq "the data volume belongs to the VM's uid" \
+	"$(stat -c %u "$T/state/pools/default/volumes/$vdata.raw")" "$(server_field vm1 .vm_uid)"
+
+# A snapshot of the running VM: the guest is paused through QMP (its I/O drained into the raw
+# file), the disk reflinked, the guest resumed. The snapshot holds the token the guest wrote.
+api POST /servers/vm1/snapshots?tenant=acme '{"name":"live"}'
+expect_eq "snapshot of the running VM accepted" "$STATUS" 202
+expect_eq "snapshot task succeeds" "$(wait_task "$(jf .task.id)")" succeeded
+snapfile="$T/state/pools/default/snapshots/$id/live.raw"
+check "the snapshot is a file of its own" test -f "$snapfile"
+expect_eq "the snapshot holds the guest's write" "$(head -c 64 "$snapfile" | tr -d '\0' | head -n1)" \
+	"CARVE-DISK-OK $id"
+check "the monitor paused and resumed the guest around it" \
+	bash -c "grep -q 'guest paused' '$T/run/servers/$id/monitor.log' && grep -q 'guest resumed' '$T/run/servers/$id/monitor.log'"
+expect_eq "vm1 still running after the snapshot" "$(server_field vm1 .state)" running
+api POST /servers/vm1/pause?tenant=acme
+api POST /servers/vm1/snapshots?tenant=acme '{"name":"frozen"}'
+tid=$(jf .task.id)
+st=$(wait_task "$tid")
+expect_eq "a paused (frozen) VM is not snapshotted mid-I/O" "$st" failed
+api GET "/tasks/$tid"
+expect_match "the task says to resume it" "$(jf .error.message)" "resume"
+api POST /servers/vm1/resume?tenant=acme
+expect_eq "vm1 resumed" "$(server_field vm1 .state)" running
 out=$(timeout 10 "$CARVE" exec vm1 -- true 2>&1)
 rc=$?
 check "carve exec fails for a VM" test "$rc" != 0

@@ -35,6 +35,8 @@ for p in '../x' 'relative' '/proc/x' '/' '/a/../b' '/sys' '/a//b'; do
 	api POST /volumes/vol1/attach "{\"server\":\"web1\",\"path\":\"$p\"}"
 	expect_eq "attach at '$p' is 400" "$STATUS/$(jf .error.field)" 400/path
 done
+api POST /volumes/vol1/attach '{"server":"web1"}'
+expect_eq "a container needs a mount path" "$STATUS/$(jf .error.field)" 400/path
 api POST /volumes/vol1/attach '{"server":"intruder","path":"/data"}'
 expect_eq "attach to another tenant's server is 404" "$STATUS" 404
 api POST /volumes/vol1/attach '{"server":"web1","path":"/data"}'

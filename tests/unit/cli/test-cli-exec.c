@@ -265,12 +265,12 @@ static void test_show_human(void **state)
 	struct fake *f = *state;
 
 	assert_int_equal(run_carve(f, NULL, "--url", f->url, "server", "show", "web0", NULL), 0);
-	assert_non_null(strstr(f->out, "name:         web0\n"));
-	assert_non_null(strstr(f->out, "memory:       512M\n"));
-	assert_non_null(strstr(f->out, "state_reason: -\n"));
-	assert_non_null(strstr(f->out, "pool:         default\n"));
-	assert_non_null(strstr(f->out, "disk:         2G\n"));
-	assert_non_null(strstr(f->out, "disk_used:    300M\n"));
+	assert_non_null(strstr(f->out, "name:          web0\n"));
+	assert_non_null(strstr(f->out, "memory:        512M\n"));
+	assert_non_null(strstr(f->out, "state_reason:  -\n"));
+	assert_non_null(strstr(f->out, "pool:          default\n"));
+	assert_non_null(strstr(f->out, "disk:          2G\n"));
+	assert_non_null(strstr(f->out, "disk_used:     300M\n"));
 }
 
 static void test_api_errors(void **state)

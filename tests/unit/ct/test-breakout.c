@@ -327,6 +327,8 @@ static void assert_all_blocked(const char *console)
 		}
 	}
 	assert_int_equal(blocked, ELEMENTSOF(expected));
+	if (!strstr(console, "probe: done (sh status 0)"))
+		fprintf(stderr, "console:\n%s", console);
 	assert_non_null(strstr(console, "probe: done (sh status 0)"));
 }
 
@@ -356,7 +358,7 @@ static void test_hostile_tenant_is_contained(void **state)
 		.cgroup_root = "",
 		.cgroup_prefix = "carve-test-breakout",
 	};
-	if (monitor_launch(monitor_binary, dir, &cfg, 10000, &mon, &init, &err) < 0)
+	if (monitor_launch(monitor_binary, -EBADF, dir, &cfg, 10000, &mon, &init, &err) < 0)
 		fail_msg("launch tenant a: %s", err.msg);
 	remember(init);
 	remember(mon);

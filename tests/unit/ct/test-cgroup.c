@@ -227,6 +227,34 @@ static void test_v1_memsw_and_no_limits(void **state)
 	assert_content(f, "pids/carve-t/acme/pids.max", "100");
 }
 
+static void test_v1_io_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct cgroup_limits l = limits;
+
+	l.io[0] = (struct cgroup_io_limit){.major = 7,
+					   .minor = 3,
+					   .read_bps = 50 << 20,
+					   .write_bps = 20 << 20,
+					   .write_iops = 300};
+	l.n_io = 1;
+	new_manager(f, CGROUP_BACKEND_V1);
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web1", &l, &err), 0);
+	assert_content(f, "blkio/carve-t/acme/web1/blkio.throttle.read_bps_device", "7:3 52428800");
+	assert_content(f, "blkio/carve-t/acme/web1/blkio.throttle.write_bps_device",
+		       "7:3 20971520");
+	/* 0 is how v1 removes a rule */
+	assert_content(f, "blkio/carve-t/acme/web1/blkio.throttle.read_iops_device", "7:3 0");
+	assert_content(f, "blkio/carve-t/acme/web1/blkio.throttle.write_iops_device", "7:3 300");
+	/* the tenant cgroup gets no device rules */
+	assert_files(f, "blkio/carve-t/acme", "");
+
+	l.n_io = CGROUP_IO_DEVICES_MAX + 1;
+	assert_int_equal(cgroup_server_set_limits(f->m, "acme", "web1", &l, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "more than"));
+}
+
 static void test_v1_attach_freeze_destroy(void **state)
 {
 	struct fixture *f = *state;
@@ -368,6 +396,30 @@ static void test_v2_create_writes_limits(void **state)
 	assert_content(f, "carve-t/acme/web1/pids.max", "max");
 }
 
+static void test_v2_io_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct cgroup_limits l = limits;
+
+	l.io[0] = (struct cgroup_io_limit){
+		.major = 7, .minor = 3, .read_bps = 50 << 20, .write_iops = 300};
+	l.n_io = 1;
+	new_manager(f, CGROUP_BACKEND_V2);
+	/* without the io controller in the server's cgroup a limit is refused, not ignored */
+	assert_int_equal(cgroup_server_create(f->m, "acme", "web1", &l, &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "io controller"));
+	carve_err_clear(&err);
+	put(f, "carve-t/acme/web1/io.max", "");
+	assert_int_equal(cgroup_server_set_limits(f->m, "acme", "web1", &l, &err), 0);
+	assert_content(f, "carve-t/acme/web1/io.max",
+		       "7:3 rbps=52428800 wbps=max riops=max wiops=300");
+	/* all zeros: the device's limits are lifted */
+	l.io[0] = (struct cgroup_io_limit){.major = 7, .minor = 3};
+	assert_int_equal(cgroup_server_set_limits(f->m, "acme", "web1", &l, &err), 0);
+	assert_content(f, "carve-t/acme/web1/io.max", "7:3 rbps=max wbps=max riops=max wiops=max");
+}
+
 static void test_v2_attach_freeze_destroy(void **state)
 {
 	struct fixture *f = *state;
@@ -487,11 +539,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_v1_create_writes_limits, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_memsw_and_no_limits, setup_v1, teardown),
+		cmocka_unit_test_setup_teardown(test_v1_io_limits, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_attach_freeze_destroy, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_combined_cpu_cpuacct, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_rejects_bad_names, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_no_controllers, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_create_writes_limits, setup_v2, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_io_limits, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_attach_freeze_destroy, setup_v2, teardown),
 		cmocka_unit_test(test_real_v1),
 	};

@@ -52,6 +52,7 @@ static int setup(void **state)
 	assert_int_equal(mkdir_p(d.state_dir, 0700), 0);
 	assert_int_equal(mkdir_p(path, 0700), 0);
 	strscpy(d.monitor_binary, "/nonexistent/carve-monitor", sizeof(d.monitor_binary));
+	d.monitor_fd = -EBADF;
 	strscpy(d.cgroup_prefix, "carve-test", sizeof(d.cgroup_prefix));
 	d.uid_base = 1000000;
 	d.session_ttl = 3600;

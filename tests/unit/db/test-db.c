@@ -137,13 +137,10 @@ static void test_open_migrates_once(void **state)
 	struct db_tenant t;
 	struct db_tenant *got = NULL;
 
-	char want[16];
-
-	snprintf(want, sizeof(want), "%d", db_schema_latest());
-	assert_true(db_schema_latest() >= 2);
 	assert_int_equal(db_schema_version(f->db), db_schema_latest());
+	assert_true(db_schema_latest() >= 3);
 	raw_query(f->path, "PRAGMA user_version", buf, sizeof(buf));
-	assert_string_equal(buf, want);
+	assert_int_equal(strtol(buf, NULL, 10), db_schema_latest());
 	raw_query(f->path, "PRAGMA journal_mode", buf, sizeof(buf));
 	assert_string_equal(buf, "wal");
 
@@ -671,6 +668,11 @@ static void test_server_crud(void **state)
 	a.state_reason = (char *)"init exited with status 1";
 	a.pid = 1234;
 	a.monitor_pid = 1233;
+	a.pids_max = 512;
+	a.io.read_bps = UINT64_C(50) << 20;
+	a.io.write_bps = UINT64_C(20) << 20;
+	a.io.read_iops = 1000;
+	a.io.write_iops = 500;
 	assert_int_equal(db_server_update(f->db, &a, NULL), 0);
 	a.state_reason = NULL;
 	assert_int_equal(db_server_get_by_id(f->db, a.id, &got, NULL), 0);
@@ -680,12 +682,60 @@ static void test_server_crud(void **state)
 	assert_string_equal(got->state_reason, "init exited with status 1");
 	assert_int_equal(got->pid, 1234);
 	assert_int_equal(got->monitor_pid, 1233);
+	assert_int_equal(got->pids_max, 512);
+	assert_int_equal(got->io.read_bps, UINT64_C(50) << 20);
+	assert_int_equal(got->io.write_bps, UINT64_C(20) << 20);
+	assert_int_equal(got->io.read_iops, 1000);
+	assert_int_equal(got->io.write_iops, 500);
 	assert_true(got->updated_at >= a.created_at);
 	got = db_server_free(got);
 
 	assert_int_equal(db_server_delete(f->db, a.id, NULL), 0);
 	assert_int_equal(db_server_delete(f->db, a.id, NULL), -ENOENT);
 	assert_int_equal(db_server_update(f->db, &a, NULL), -ENOENT);
+}
+
+static void test_server_vm_uid_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant t;
+	struct db_template tpl;
+	struct db_server ct, vm[3], again;
+	struct db_server *got = NULL;
+
+	make_tenant(f->db, "acme", &t);
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "ct", t.id, tpl.id, &ct);
+	assert_int_equal(ct.vm_uid_slot, -1);
+	for (int i = 0; i < 3; i++) {
+		memset(&vm[i], 0, sizeof(vm[i]));
+		snprintf(vm[i].name, sizeof(vm[i].name), "vm%d", i);
+		snprintf(vm[i].tenant_id, sizeof(vm[i].tenant_id), "%s", t.id);
+		snprintf(vm[i].template_id, sizeof(vm[i].template_id), "%s", tpl.id);
+		snprintf(vm[i].kind, sizeof(vm[i].kind), "vm");
+		vm[i].vcpus = 1;
+		vm[i].memory = UINT64_C(256) << 20;
+		assert_int_equal(db_server_create(f->db, &vm[i], &err), 0);
+		/* each VM takes the lowest free slot */
+		assert_int_equal(vm[i].vm_uid_slot, i);
+	}
+	assert_int_equal(db_server_get_by_id(f->db, vm[2].id, &got, NULL), 0);
+	assert_int_equal(got->vm_uid_slot, 2);
+	got = db_server_free(got);
+	assert_int_equal(db_server_get_by_id(f->db, ct.id, &got, NULL), 0);
+	assert_int_equal(got->vm_uid_slot, -1);
+	got = db_server_free(got);
+	/* a freed slot is the next one given */
+	assert_int_equal(db_server_delete(f->db, vm[1].id, NULL), 0);
+	again = vm[1];
+	snprintf(again.name, sizeof(again.name), "vm9");
+	assert_int_equal(db_server_create(f->db, &again, &err), 0);
+	assert_int_equal(again.vm_uid_slot, 1);
+	/* foreign-key errors still surface through the RETURNING statement */
+	snprintf(again.name, sizeof(again.name), "vm10");
+	snprintf(again.template_id, sizeof(again.template_id), "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(db_server_create(f->db, &again, NULL), -ENOENT);
 }
 
 static void test_server_transition(void **state)
@@ -1138,6 +1188,7 @@ int main(void)
 		T(test_token_crud),
 		T(test_template_crud),
 		T(test_server_crud),
+		T(test_server_vm_uid_slots),
 		T(test_server_transition),
 		T(test_task_crud),
 		T(test_audit_append),

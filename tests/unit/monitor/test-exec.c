@@ -198,7 +198,7 @@ static void launch(const char *server, const char *init, char *dir, size_t n, pi
 
 	run_dir(server, dir, n);
 	config(&cfg, server, init);
-	r = monitor_launch(binary, dir, &cfg, 10000, ret_monitor, ret_init, &err);
+	r = monitor_launch(binary, -EBADF, dir, &cfg, 10000, ret_monitor, ret_init, &err);
 	if (r < 0) {
 		char p[PATH_MAX];
 		cleanup_free char *s = NULL;

@@ -194,7 +194,7 @@ static void launch(const char *server, const char *init, char *dir, size_t n, pi
 
 	run_dir(server, dir, n);
 	config(&cfg, server, init);
-	r = monitor_launch(binary, dir, &cfg, 10000, ret_monitor, ret_init, &err);
+	r = monitor_launch(binary, -EBADF, dir, &cfg, 10000, ret_monitor, ret_init, &err);
 	if (r < 0) {
 		char p[PATH_MAX];
 		cleanup_free char *s = NULL;
@@ -446,7 +446,7 @@ static void test_failed_start_reports_step(void **state)
 
 	run_dir("web4", dir, sizeof(dir));
 	config(&cfg, "web4", "/no/such/init");
-	r = monitor_launch(binary, dir, &cfg, 10000, &mon, &init, &err);
+	r = monitor_launch(binary, -EBADF, dir, &cfg, 10000, &mon, &init, &err);
 	assert_int_equal(r, -ENOENT);
 	assert_non_null(strstr(err.msg, "container 'web4': execve '/no/such/init'"));
 	assert_non_null(strstr(err.msg, "No such file or directory"));
@@ -471,7 +471,7 @@ static void test_uid_base_zero_refused(void **state)
 	run_dir("web4", dir, sizeof(dir));
 	config(&cfg, "web4", "/ignore.sh");
 	cfg.uid_base = 0;
-	assert_int_equal(monitor_launch(binary, dir, &cfg, 10000, &mon, &init, &err), -EINVAL);
+	assert_int_equal(monitor_launch(binary, -EBADF, dir, &cfg, 10000, &mon, &init, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "host root is never mapped"));
 	assert_int_equal(mon, 0);
 }
