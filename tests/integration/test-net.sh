@@ -252,9 +252,8 @@ if [ -n "$HAVE_VM" ]; then
 	VM_MAC=$(jf '.[0].mac')
 	expect_match "a VM's interface is a tap" "$VM_TAP" "^${NP}t[0-9]+$"
 	server_do vm1 start "" "$TA"
-	api GET /tenants/acme
-	expect_eq "  ... owned by the VM's QEMU uid (the tenant's nobody)" \
-		"$(inh cat "/sys/class/net/$VM_TAP/owner")" "$(($(jf .uid_base) + 65534))"
+	expect_eq "  ... owned by the VM's own QEMU uid" \
+		"$(inh cat "/sys/class/net/$VM_TAP/owner")" "$(server_field vm1 .vm_uid acme)"
 	check "  ... on the network's bridge" sh -c "ip netns exec $NS_H ip -o link show $VM_TAP | grep -q 'master $LAN_BR'"
 	qpid=$(server_field vm1 .init_pid acme)
 	expect_match "  ... given to QEMU with the guest's MAC" "$(tr '\0' ' ' <"/proc/$qpid/cmdline")" \
