@@ -217,6 +217,8 @@ static const char *const right_table[_AUTH_RIGHT_MAX] = {
 	[AUTH_RIGHT_POOLS_WRITE] = "pools.write",
 	[AUTH_RIGHT_BACKUPS_READ] = "backups.read",
 	[AUTH_RIGHT_BACKUPS_WRITE] = "backups.write",
+	[AUTH_RIGHT_NETWORKS_READ] = "networks.read",
+	[AUTH_RIGHT_NETWORKS_WRITE] = "networks.write",
 };
 
 const char *auth_right_to_string(enum auth_right r)
@@ -228,12 +230,14 @@ const char *auth_right_to_string(enum auth_right r)
 #define VIEWER_RIGHTS                                                        \
 	(RIGHT(AUTH_RIGHT_SERVERS_READ) | RIGHT(AUTH_RIGHT_TASKS_READ) |     \
 	 RIGHT(AUTH_RIGHT_TEMPLATES_READ) | RIGHT(AUTH_RIGHT_TENANTS_READ) | \
-	 RIGHT(AUTH_RIGHT_TOKENS_WRITE) | RIGHT(AUTH_RIGHT_BACKUPS_READ))
+	 RIGHT(AUTH_RIGHT_TOKENS_WRITE) | RIGHT(AUTH_RIGHT_BACKUPS_READ) |   \
+	 RIGHT(AUTH_RIGHT_NETWORKS_READ))
 #define OPERATOR_RIGHTS (VIEWER_RIGHTS | RIGHT(AUTH_RIGHT_SERVERS_OPERATE))
 /* Everything within the tenant; tenants.read is scoped to the own tenant by the caller. */
 #define OWNER_RIGHTS                                                                        \
 	(OPERATOR_RIGHTS | RIGHT(AUTH_RIGHT_SERVERS_WRITE) | RIGHT(AUTH_RIGHT_USERS_READ) | \
-	 RIGHT(AUTH_RIGHT_USERS_WRITE) | RIGHT(AUTH_RIGHT_BACKUPS_WRITE))
+	 RIGHT(AUTH_RIGHT_USERS_WRITE) | RIGHT(AUTH_RIGHT_BACKUPS_WRITE) |                  \
+	 RIGHT(AUTH_RIGHT_NETWORKS_WRITE))
 #define ADMIN_RIGHTS (RIGHT(_AUTH_RIGHT_MAX) - 1)
 
 static const uint32_t role_rights[_DB_ROLE_MAX] = {

@@ -56,6 +56,8 @@ enum auth_right {
 	AUTH_RIGHT_POOLS_WRITE, /* provider admin only */
 	AUTH_RIGHT_BACKUPS_READ, /* list, show, browse files of, fetch files from own backups */
 	AUTH_RIGHT_BACKUPS_WRITE, /* create, delete, restore, verify, prune, schedules */
+	AUTH_RIGHT_NETWORKS_READ, /* the tenant's networks, interfaces, published ports */
+	AUTH_RIGHT_NETWORKS_WRITE,
 	_AUTH_RIGHT_MAX,
 	_AUTH_RIGHT_INVALID = -EINVAL,
 };

@@ -79,7 +79,7 @@ struct cli_group {
 extern const struct cli_group cli_group_login, cli_group_logout, cli_group_whoami, cli_group_tenant,
 	cli_group_user, cli_group_token, cli_group_template, cli_group_server, cli_group_snapshot,
 	cli_group_pool, cli_group_volume, cli_group_event, cli_group_task, cli_group_console,
-	cli_group_exec, cli_group_backup;
+	cli_group_exec, cli_group_network, cli_group_port, cli_group_backup;
 
 struct carve_client;
 
@@ -166,6 +166,11 @@ int cli_check_role(const char *role, struct carve_error *err);
 
 /* "<path>?tenant=<t>" (escaped) when tenant is set, else path; heap string or NULL on OOM. */
 char *cli_path_with_tenant(const char *path, const char *tenant);
+
+/* cmd-network.c: --network NET[,ip=A][,dhcp] (repeatable) and --bandwidth RATE of server
+ * create/set into body; returns an exit code. */
+int cli_network_options(struct cli *cli, const struct cli_args *a, const char *server,
+			json_t *body);
 
 /* The object inside an answer: answer[key] when it is an object, else answer itself. */
 json_t *cli_unwrap(json_t *answer, const char *key);

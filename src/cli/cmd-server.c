@@ -166,12 +166,13 @@ static int add_limits(struct cli *cli, const struct cli_args *a, json_t *body)
 		}
 		json_object_set_new(body, counted_limits[i].field, json_integer((json_int_t)v));
 	}
-	return CLI_EXIT_OK;
+	return cli_network_options(cli, a, name, body);
 }
 
 static bool has_limits(const struct cli_args *a)
 {
-	if (cli_args_has(a, "vcpus") || cli_args_has(a, "memory") || cli_args_has(a, "disk"))
+	if (cli_args_has(a, "vcpus") || cli_args_has(a, "memory") || cli_args_has(a, "disk") ||
+	    cli_args_has(a, "bandwidth"))
 		return true;
 	for (size_t i = 0; i < ELEMENTSOF(counted_limits); i++)
 		if (cli_args_has(a, counted_limits[i].option))
@@ -253,7 +254,7 @@ static int run_set(struct cli *cli, const struct cli_args *a)
 	if (!has_limits(a))
 		return cli_usage(cli,
 				 "server '%s': nothing to change (use --vcpus, --memory, --disk, "
-				 "--pids-max or --io-*)",
+				 "--pids-max, --io-* or --bandwidth)",
 				 name);
 	body = json_object();
 	if (!body)
@@ -389,6 +390,10 @@ static const struct cli_option create_options[] = {
 	{"io-write-iops", 0, "N", "disk write operations per second (0: unlimited)"},
 	{"kind", 'k', "KIND", "container (default) or vm"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
+	{"network", 'n', "NET[,ip=A][,dhcp]",
+	 "an interface on network NET (repeatable: eth0, eth1, ...); ip= a fixed address, dhcp: "
+	 "the server configures it by DHCP"},
+	{"bandwidth", 'b', "RATE", "bandwidth limit each way in bits/s, e.g. 50M (0: none)"},
 	NO_WAIT_OPTION,
 	{NULL},
 };
@@ -407,6 +412,7 @@ static const struct cli_option set_options[] = {
 	{"io-write-bps", 0, "SIZE", "disk write bytes per second, e.g. 50M (0: unlimited)"},
 	{"io-read-iops", 0, "N", "disk read operations per second (0: unlimited)"},
 	{"io-write-iops", 0, "N", "disk write operations per second (0: unlimited)"},
+	{"bandwidth", 'b', "RATE", "bandwidth limit each way in bits/s, e.g. 50M (0: none)"},
 	TENANT_OPTION,
 	{NULL},
 };
@@ -425,7 +431,7 @@ const struct cli_group cli_group_server = {
 		 list_options, 0, 0, run_list},
 		{"create",
 		 "NAME --template T [--vcpus N] [--memory SIZE] [--disk SIZE] [--pool P] [--kind KIND] "
-		 "[--no-wait]",
+		 "[--network NET[,ip=A][,dhcp]]... [--bandwidth RATE] [--no-wait]",
 		 "create a server and wait until it is provisioned",
 		 "Sizes take K, M, G, T suffixes (binary: 1G = 1024M).\n"
 		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G "
@@ -433,7 +439,8 @@ const struct cli_group cli_group_server = {
 		 create_options, 1, 1, run_create},
 		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
 		 show_options, 1, 1, run_show},
-		{"set", "NAME [--vcpus N] [--memory SIZE] [--disk SIZE] [--pids-max N] [--io-* N]",
+		{"set",
+		 "NAME [--vcpus N] [--memory SIZE] [--disk SIZE] [--pids-max N] [--io-* N] [--bandwidth RATE]",
 		 "change a server's limits (at once when it runs; a VM's vCPUs and memory at its next "
 		 "start) or grow its disk",
 		 "Example:\n  carve server set web1 --memory 2G --disk 20G --io-write-bps 50M",

@@ -26,6 +26,9 @@
  * ends that namespace's init); the host's root is never mapped, so they reach nothing outside. */
 #define CT_CAPS_SYSTEM \
 	(CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21) | (UINT64_C(1) << 22))
+/* CAP_NET_ADMIN, kept with ct_config.net_admin: it acts only on the container's own network
+ * namespace (owned by its user namespace), e.g. to configure an address a DHCP client got. */
+#define CT_CAP_NET_ADMIN (UINT64_C(1) << 12)
 
 /*
  * mounts.c. ct_rootfs_enter(): make the mount tree private, bind rootfs onto itself (recursively,

@@ -430,7 +430,9 @@ _noreturn_ static void child_main(const struct child_params *p)
 		child_fail_err(efd, &e);
 
 	/* last: the runtime itself ran unconfined; from here on only execve */
-	if (ct_caps_bound(cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+	if (ct_caps_bound((cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT) |
+				  (p->cfg->net_admin ? CT_CAP_NET_ADMIN : 0),
+			  p->last_cap, &e) < 0)
 		child_fail_err(efd, &e);
 	if (ct_seccomp_apply(p->seccomp, &e) < 0)
 		child_fail_err(efd, &e);

@@ -50,6 +50,8 @@ struct ct_config {
 			      through an idmapped mount (mount_setattr MOUNT_ATTR_IDMAP with
 			      the container's user namespace) instead of expecting it to be
 			      owned by uid_base already */
+	bool net_admin; /* keep CAP_NET_ADMIN (its own network namespace only), for servers that
+			   configure their interfaces themselves (DHCP) */
 	const struct ct_mount *mounts; /* extra mounts, placed in order after /proc /sys /dev
 					  /run; at most CT_MOUNTS_MAX */
 	size_t n_mounts;

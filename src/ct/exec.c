@@ -95,6 +95,7 @@ struct exec_params {
 	const struct ct_exec_config *cfg;
 	const struct sock_fprog *seccomp;
 	int last_cap;
+	uint64_t caps; /* init's bounding set, within what a container may hold */
 	int efd;
 	int null_fd;
 };
@@ -137,7 +138,7 @@ _noreturn_ static void process_main(const struct exec_params *p, pid_t helper)
 		close_all_fds(keep, ELEMENTSOF(keep));
 	}
 
-	if (ct_caps_bound(cfg->system ? CT_CAPS_SYSTEM : CT_CAPS_DEFAULT, p->last_cap, &e) < 0)
+	if (ct_caps_bound(p->caps, p->last_cap, &e) < 0)
 		fail_err(efd, &e);
 	if (ct_seccomp_apply(p->seccomp, &e) < 0)
 		fail_err(efd, &e);
@@ -219,6 +220,23 @@ static void reap(pid_t pid)
 		;
 }
 
+/* A process joins with init's bounding set (which may hold CAP_NET_ADMIN, and a system
+ * container's CAP_SYS_ADMIN and CAP_SYS_BOOT), never more than a container may have; the default
+ * set when init's cannot be read. */
+static uint64_t init_caps(pid_t init_pid)
+{
+	cleanup_free char *s = NULL;
+	char path[64];
+	const char *line;
+	unsigned long long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)init_pid);
+	if (read_full_file(path, 1 << 16, &s, NULL) < 0 || !(line = strstr(s, "\nCapBnd:")) ||
+	    sscanf(line + 8, "%llx", &v) != 1)
+		return CT_CAPS_DEFAULT;
+	return (uint64_t)v & (CT_CAPS_SYSTEM | CT_CAP_NET_ADMIN);
+}
+
 int ct_exec(pid_t init_pid, const struct ct_exec_config *cfg, pid_t *ret_pid, pid_t *ret_inner_pid,
 	    struct carve_error *err)
 {
@@ -248,6 +266,7 @@ int ct_exec(pid_t init_pid, const struct ct_exec_config *cfg, pid_t *ret_pid, pi
 		.cfg = cfg,
 		.seccomp = &seccomp,
 		.last_cap = ct_caps_last_cap(),
+		.caps = init_caps(init_pid),
 		.efd = efd[1],
 		.null_fd = null_fd,
 	};

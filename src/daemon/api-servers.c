@@ -9,6 +9,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
+#include "daemon/networks.h"
 #include "daemon/servers.h"
 
 #define VCPUS_MAX 256
@@ -231,9 +232,10 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 			struct http_response *resp)
 {
 	static const char *const fields[] = {
-		"name",		"template",	"vcpus",	 "memory",   "disk",
-		"pool",		"kind",		"tenant",	 "pids_max", "io_read_bps",
-		"io_write_bps", "io_read_iops", "io_write_iops", NULL};
+		"name",		 "template",	"vcpus",	"memory",
+		"disk",		 "pool",	"kind",		"tenant",
+		"pids_max",	 "io_read_bps", "io_write_bps", "io_read_iops",
+		"io_write_iops", "networks",	"bandwidth",	NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -354,9 +356,17 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	}
 	if (r < 0)
 		return api_fail(resp, &err);
+	if (daemon_net_server_nics(d, &s, json_object_get(body, "networks"), &err) < 0 ||
+	    (json_object_get(body, "bandwidth") &&
+	     daemon_net_set_bandwidth(d, &s, json_object_get(body, "bandwidth"), &err) < 0)) {
+		(void)db_server_delete(d->db, s.id, NULL);
+		daemon_net_server_deleted(d);
+		return api_fail(resp, &err);
+	}
 	r = submit(d, c, &s, "server.create", server_task_create, &task, &err);
 	if (r < 0) {
 		(void)db_server_delete(d->db, s.id, NULL);
+		daemon_net_server_deleted(d);
 		return api_fail(resp, &err);
 	}
 	respond_task(d, resp, &s, task);
@@ -377,9 +387,9 @@ void api_servers_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_servers_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"vcpus",	     "memory",	      "disk",
-					     "pids_max",     "io_read_bps",   "io_write_bps",
-					     "io_read_iops", "io_write_iops", NULL};
+	static const char *const fields[] = {
+		"vcpus",	"memory",	"disk",		 "pids_max",  "io_read_bps",
+		"io_write_bps", "io_read_iops", "io_write_iops", "bandwidth", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL, *cur = NULL;
 	cleanup_json json_t *body = NULL;
@@ -393,6 +403,9 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 	    get_size(body, "memory", s->name, MEMORY_MIN, MEMORY_MAX, &s->memory, &err) < 0 ||
 	    get_size(body, "disk", s->name, DISK_MIN, DISK_MAX, &disk, &err) < 0 ||
 	    get_limits(body, s, &err) < 0)
+		return api_fail(resp, &err);
+	if (json_object_get(body, "bandwidth") &&
+	    daemon_net_set_bandwidth(d, s, json_object_get(body, "bandwidth"), &err) < 0)
 		return api_fail(resp, &err);
 	if (disk && disk != s->disk) {
 		char a[32], b[32];

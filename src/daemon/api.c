@@ -11,6 +11,7 @@
 #include "daemon/api-backups.h"
 #include "daemon/api.h"
 #include "db/db-backup.h"
+#include "daemon/networks.h"
 
 /* Rights: RIGHT_NONE means the route authenticates by itself (login); RIGHT_ANY means any
  * authenticated caller. */
@@ -87,6 +88,19 @@ static const struct api_route routes[] = {
 	R("POST", "/volumes/{name}/detach", api_volumes_detach, AUTH_RIGHT_SERVERS_WRITE),
 	R("POST", "/servers/{name}/pause", api_servers_pause, AUTH_RIGHT_SERVERS_OPERATE),
 	R("POST", "/servers/{name}/resume", api_servers_resume, AUTH_RIGHT_SERVERS_OPERATE),
+	R("GET", "/networks", api_networks_list, AUTH_RIGHT_NETWORKS_READ),
+	R("POST", "/networks", api_networks_create, AUTH_RIGHT_NETWORKS_WRITE),
+	R("GET", "/networks/{name}", api_networks_get, AUTH_RIGHT_NETWORKS_READ),
+	R("DELETE", "/networks/{name}", api_networks_delete, AUTH_RIGHT_NETWORKS_WRITE),
+	R("GET", "/servers/{name}/interfaces", api_interfaces_list, AUTH_RIGHT_NETWORKS_READ),
+	R("POST", "/servers/{name}/interfaces", api_interfaces_attach, AUTH_RIGHT_NETWORKS_WRITE),
+	R("DELETE", "/servers/{name}/interfaces/{interface}", api_interfaces_detach,
+	  AUTH_RIGHT_NETWORKS_WRITE),
+	R("GET", "/ports", api_ports_list, AUTH_RIGHT_NETWORKS_READ),
+	R("GET", "/servers/{name}/ports", api_server_ports_list, AUTH_RIGHT_NETWORKS_READ),
+	R("POST", "/servers/{name}/ports", api_ports_publish, AUTH_RIGHT_NETWORKS_WRITE),
+	R("DELETE", "/servers/{name}/ports/{public_port}", api_ports_remove,
+	  AUTH_RIGHT_NETWORKS_WRITE),
 	R("GET", "/tasks", api_tasks_list, AUTH_RIGHT_TASKS_READ),
 	R("GET", "/tasks/{id}", api_tasks_get, AUTH_RIGHT_TASKS_READ),
 	/* backups (api-backups.c) */
@@ -433,6 +447,7 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 		json_object_set_new(j, "disk_used", json_integer((json_int_t)u.used));
 	else
 		json_object_set_new(j, "disk_used", json_null());
+	daemon_net_server_json(d, s, j);
 	return j;
 }
 

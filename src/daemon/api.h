@@ -160,6 +160,29 @@ void api_servers_pause(struct daemon *d, const struct caller *c, struct http_req
 		       struct http_response *resp);
 void api_servers_resume(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp);
+/* api-networks.c: networks, server interfaces, published ports */
+void api_networks_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp);
+void api_networks_create(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp);
+void api_networks_get(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
+void api_networks_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp);
+void api_interfaces_list(struct daemon *d, const struct caller *c, struct http_request *req,
+			 struct http_response *resp);
+void api_interfaces_attach(struct daemon *d, const struct caller *c, struct http_request *req,
+			   struct http_response *resp);
+void api_interfaces_detach(struct daemon *d, const struct caller *c, struct http_request *req,
+			   struct http_response *resp);
+void api_ports_list(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct http_response *resp);
+void api_server_ports_list(struct daemon *d, const struct caller *c, struct http_request *req,
+			   struct http_response *resp);
+void api_ports_publish(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp);
+void api_ports_remove(struct daemon *d, const struct caller *c, struct http_request *req,
+		      struct http_response *resp);
 void api_tasks_list(struct daemon *d, const struct caller *c, struct http_request *req,
 		    struct http_response *resp);
 void api_tasks_get(struct daemon *d, const struct caller *c, struct http_request *req,

@@ -9,6 +9,7 @@
 #define CARVE_DAEMON_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 struct tasks;
 struct watcher;
 struct housekeeping;
+struct daemon_net;
 
 struct daemon {
 	char state_dir[PATH_MAX];
@@ -54,6 +56,7 @@ struct daemon {
 	struct watcher *watcher;
 	struct housekeeping *housekeeping;
 	struct cgroup_manager *cgroups; /* NULL without cgroups (--cgroup-root none) */
+	struct daemon_net *net; /* networks.c; disabled without --uplink */
 	struct http_router *router;
 	struct http_server *http;
 };

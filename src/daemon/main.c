@@ -27,6 +27,7 @@
 #include "ct/ct.h"
 #include "daemon/api.h"
 #include "daemon/backups.h"
+#include "daemon/networks.h"
 #include "daemon/servers.h"
 #include "daemon/tasks.h"
 
@@ -58,6 +59,16 @@ static void help(void)
 	       "  --backup-encrypt yes|no  encrypt each tenant's backups in the default store\n"
 	       "                       with its own key (default yes)\n"
 	       "  --backup-min-interval SECS  shortest '@every' backup schedule (default 300)\n"
+	       "  --uplink IFACE       the interface towards the internet: enables tenant networks,\n"
+	       "                       masquerade and published ports (default: none, networking\n"
+	       "                       disabled)\n"
+	       "  --network-range CIDR provider range tenant subnets are allocated from\n"
+	       "                       (default 10.128.0.0/9)\n"
+	       "  --subnet-size LEN    prefix length of an allocated subnet (default 24)\n"
+	       "  --public-address IP  where published ports listen (default: the uplink's address)\n"
+	       "  --dns-upstream IP    where the networks' dnsmasq forward other names (default none)\n"
+	       "  --net-prefix NAME    prefix of host links and nftables tables (default cv)\n"
+	       "  --max-ports N        published ports per tenant (default 16)\n"
 	       "  --log-level LEVEL    error, warning, info or debug (default info)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the version\n"
@@ -171,6 +182,20 @@ enum {
 	OPT_BACKUP_DIR,
 	OPT_BACKUP_ENCRYPT,
 	OPT_BACKUP_MIN_INTERVAL,
+	OPT_UPLINK,
+	OPT_NETWORK_RANGE,
+	OPT_SUBNET_SIZE,
+	OPT_PUBLIC_ADDRESS,
+	OPT_DNS_UPSTREAM,
+	OPT_NET_PREFIX,
+	OPT_MAX_PORTS,
+};
+
+static struct daemon_net_config net_cfg = {
+	.range = "10.128.0.0/9",
+	.subnet_prefixlen = 24,
+	.prefix = "cv",
+	.max_ports = 16,
 };
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -194,6 +219,13 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"backup-dir", required_argument, NULL, OPT_BACKUP_DIR},
 		{"backup-encrypt", required_argument, NULL, OPT_BACKUP_ENCRYPT},
 		{"backup-min-interval", required_argument, NULL, OPT_BACKUP_MIN_INTERVAL},
+		{"uplink", required_argument, NULL, OPT_UPLINK},
+		{"network-range", required_argument, NULL, OPT_NETWORK_RANGE},
+		{"subnet-size", required_argument, NULL, OPT_SUBNET_SIZE},
+		{"public-address", required_argument, NULL, OPT_PUBLIC_ADDRESS},
+		{"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
+		{"net-prefix", required_argument, NULL, OPT_NET_PREFIX},
+		{"max-ports", required_argument, NULL, OPT_MAX_PORTS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"lxcfs", required_argument, NULL, OPT_LXCFS},
@@ -326,6 +358,31 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			if (parse_uint64(optarg, 1, 86400 * 366, &v, &err) < 0)
 				goto bad_num;
 			d->backup_min_interval = v;
+			break;
+		case OPT_UPLINK:
+			net_cfg.uplink = optarg;
+			break;
+		case OPT_NETWORK_RANGE:
+			net_cfg.range = optarg;
+			break;
+		case OPT_SUBNET_SIZE:
+			if (parse_uint64(optarg, 16, 29, &v, &err) < 0)
+				goto bad_num;
+			net_cfg.subnet_prefixlen = (unsigned)v;
+			break;
+		case OPT_PUBLIC_ADDRESS:
+			net_cfg.public_addr = optarg;
+			break;
+		case OPT_DNS_UPSTREAM:
+			net_cfg.dns_upstream = optarg;
+			break;
+		case OPT_NET_PREFIX:
+			net_cfg.prefix = optarg;
+			break;
+		case OPT_MAX_PORTS:
+			if (parse_uint64(optarg, 0, 65535, &v, &err) < 0)
+				goto bad_num;
+			net_cfg.max_ports = (unsigned)v;
 			break;
 		case 'h':
 			help();
@@ -499,6 +556,15 @@ int main(int argc, char **argv)
 	carve_err_clear(&err);
 	if (backups_init(&d, &err) < 0)
 		return log_error("backups: %s", err.msg), 1;
+	{
+		const char *colon = strrchr(d.listen, ':');
+		uint64_t port = 0;
+		if (colon && parse_uint64(colon + 1, 1, 65535, &port, NULL) >= 0)
+			net_cfg.api_port = (uint16_t)port;
+	}
+	carve_err_clear(&err);
+	if (daemon_net_open(&d, &net_cfg, &err) < 0)
+		return log_error("network: %s", err.msg), 1;
 	if (d.cgroup_root[0]) {
 		carve_err_clear(&err);
 		if (cgroup_manager_new(d.cgroup_root, d.cgroup_prefix, _CGROUP_BACKEND_INVALID,
@@ -540,6 +606,7 @@ int main(int argc, char **argv)
 	d.router = http_router_free(d.router);
 	d.throttle = auth_throttle_free(d.throttle);
 	daemon_pools_close(&d);
+	daemon_net_close(&d);
 	d.cgroups = cgroup_manager_free(d.cgroups);
 	d.pool = storage_pool_free(d.pool);
 	d.db = db_close(d.db);

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/string-util.h"
 #include "daemon/backups.h"
+#include "daemon/networks.h"
 #include "daemon/servers.h"
 #include "monitor/monitor.h"
 #include "vm/vm.h"
@@ -420,6 +421,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	struct monitor_config cfg = {0};
 	struct cgroup_limits limits;
 	const char *vm_disks[16] = {0};
+	struct daemon_vm_nics vm_nics;
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
 	bool attached = false;
@@ -491,6 +493,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.cgroup_root = d->cgroup_root;
 	cfg.cgroup_prefix = d->cgroup_prefix;
 	cfg.idmap_rootfs = d->volumes;
+	cfg.net_admin = daemon_net_server_configures(d, s->id);
 	cfg.mounts = data.mounts;
 	cfg.n_mounts = data.n;
 	cfg.pids_max = limits.pids_max;
@@ -499,6 +502,14 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	cfg.lxcfs_dir = lxcfs_dir(d);
 	cfg.system = tpl->system;
 	if (streq(s->kind, "vm")) {
+		r = daemon_net_vm_nics(d, s->id, &vm_nics, err);
+		if (r < 0) {
+			carve_err_prefix(err, "network");
+			goto fail;
+		}
+		cfg.nic_ifnames = vm_nics.ifnames;
+		cfg.nic_macs = vm_nics.macs;
+		cfg.n_nics = vm_nics.n;
 		/* vm templates: rootfs_path is the kernel, init the initrd (templates.c) */
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
@@ -520,6 +531,13 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	if (r < 0)
 		goto fail;
 	CARVE_FAILPOINT("server-start-launched");
+	if (!streq(s->kind, "vm") && daemon_net_server_started(d, s->id, ipid, err) < 0) {
+		/* a server without the interfaces it was given does not run */
+		(void)monitor_kill(dir, NULL);
+		(void)monitor_wait(dir, 5000, &(struct monitor_status){0}, NULL);
+		carve_err_prefix(err, "network");
+		goto fail_stopped;
+	}
 	carve_err_clear(err);
 	if (daemon_tenant_apply_limits(d, t, err) < 0) {
 		log_warning("tenant '%s': caps not applied: %s", t->name, err->msg);
@@ -536,6 +554,8 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	task_progress(ctx, 3, 3, "steps");
 	log_info("server '%s' (tenant '%s') running, init pid %d", s->name, t->name, (int)ipid);
 	return 0;
+fail_stopped:
+	mpid = 0; /* the monitor is gone: release like a failed launch */
 fail:
 	if (attached && mpid == 0)
 		(void)release_volume(d, s->id, NULL);
@@ -767,7 +787,10 @@ static int destroy(struct daemon *d, const struct db_server *s, struct carve_err
 	r = detach_data_volumes(d, s->id, err);
 	if (r < 0)
 		return r;
-	return db_server_delete(d->db, s->id, err);
+	r = db_server_delete(d->db, s->id, err);
+	if (r >= 0)
+		daemon_net_server_deleted(d); /* its interfaces and ports went with the row */
+	return r;
 }
 
 int server_task_delete(struct daemon *d, struct task_ctx *ctx, void *userdata,

@@ -342,6 +342,68 @@ int db_volume_delete(struct db *db, const char *id, struct carve_error *err);
 struct db_volume *db_volume_free(struct db_volume *v);
 void db_volume_list_free(struct db_volume **l, size_t n);
 
+/* --- networks (db-network.c) ------------------------------------------------------------- */
+
+/* A tenant's private network; id names its bridge on the host (never reused). */
+struct db_network {
+	uint32_t id;
+	char tenant_id[33];
+	char name[64]; /* unique per tenant */
+	char subnet[20]; /* "10.1.2.0/24", unique on the host */
+	int64_t created_at;
+};
+
+/* A server's interface on a network (eth<idx> inside); id names its host-side link. */
+struct db_nic {
+	uint32_t id;
+	char server_id[33];
+	uint32_t network_id;
+	uint32_t idx;
+	char mac[18];
+	char addr[16]; /* always assigned by carve; with dhcp dnsmasq hands it out */
+	bool dhcp;
+	int64_t created_at;
+};
+
+/* A published port: public_port on the host's public address forwarded to port on a nic. */
+struct db_port {
+	uint32_t id;
+	char tenant_id[33];
+	char server_id[33];
+	uint32_t nic_id;
+	char protocol[4]; /* "tcp" or "udp" */
+	uint32_t port;
+	uint32_t public_port;
+	int64_t created_at;
+};
+
+/* Lists are heap arrays freed with free(); tenant_id/server_id NULL and network_id 0: all. */
+int db_network_create(struct db *db, struct db_network *n, struct carve_error *err);
+int db_network_get_by_name(struct db *db, const char *tenant_id, const char *name,
+			   struct db_network *ret, struct carve_error *err);
+int db_network_get_by_id(struct db *db, uint32_t id, struct db_network *ret,
+			 struct carve_error *err);
+int db_network_list(struct db *db, const char *tenant_id, struct db_network **ret, size_t *ret_n,
+		    struct carve_error *err);
+/* -EBUSY while interfaces are on it. */
+int db_network_delete(struct db *db, uint32_t id, struct carve_error *err);
+
+int db_nic_create(struct db *db, struct db_nic *n, struct carve_error *err);
+int db_nic_list(struct db *db, const char *server_id, uint32_t network_id, struct db_nic **ret,
+		size_t *ret_n, struct carve_error *err);
+int db_nic_delete(struct db *db, uint32_t id, struct carve_error *err);
+
+int db_port_create(struct db *db, struct db_port *p, struct carve_error *err);
+int db_port_list(struct db *db, const char *tenant_id, const char *server_id, struct db_port **ret,
+		 size_t *ret_n, struct carve_error *err);
+int db_port_delete(struct db *db, uint32_t id, struct carve_error *err);
+
+/* A server's bandwidth limit in bits/s each way (0: none). */
+int db_server_bandwidth_get(struct db *db, const char *server_id, uint64_t *ret,
+			    struct carve_error *err);
+int db_server_bandwidth_set(struct db *db, const char *server_id, uint64_t rate_bps,
+			    struct carve_error *err);
+
 /* --- events ------------------------------------------------------------------------------ */
 
 struct db_event {

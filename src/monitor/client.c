@@ -356,6 +356,19 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		return carve_err(err, -ENOMEM, "out of memory");
 	if (o && cfg->lxcfs_dir && json_object_set_new(o, "lxcfs", json_string(cfg->lxcfs_dir)) < 0)
 		return carve_err(err, -ENOMEM, "out of memory");
+	if (o && cfg->net_admin)
+		json_object_set_new(o, "net_admin", json_true());
+	if (o && cfg->n_nics > 0) {
+		json_t *nics = json_array();
+
+		if (!nics || json_object_set_new(o, "nics", nics) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < cfg->n_nics; i++)
+			if (json_array_append_new(nics, json_pack("{s:s, s:s}", "ifname",
+								  cfg->nic_ifnames[i], "mac",
+								  cfg->nic_macs[i])) < 0)
+				return carve_err(err, -ENOMEM, "out of memory");
+	}
 	if (o && cfg->n_mounts > 0) {
 		json_t *mounts = json_array();
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/if_tun.h>
 
 #include "base/cleanup.h"
 #include "base/err.h"
@@ -391,6 +393,7 @@ static int spawn_init(struct monitor *m, struct carve_error *err)
 		.cgroup_tenant = m->tenant_name,
 		.cgroup_server = m->server_name,
 		.idmap_rootfs = json_is_true(json_object_get(m->config, "idmap_rootfs")),
+		.net_admin = json_is_true(json_object_get(m->config, "net_admin")),
 	};
 	int r;
 
@@ -578,6 +581,38 @@ static void qemu_log_tail(struct monitor *m, char *buf, size_t n)
 			*p = ' ';
 }
 
+struct taps {
+	int *fds;
+	size_t n;
+};
+
+static void close_tapsp(struct taps *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		safe_close(t->fds[i]);
+}
+
+/* Attach to the persistent tap carved made (on the server's network bridge). */
+static int open_tap(const char *ifname, int *ret, struct carve_error *err)
+{
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+	int fd;
+
+	if (!ifname || strlen(ifname) >= IFNAMSIZ)
+		return carve_err(err, -EINVAL, "vm: bad tap name");
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return carve_err(err, -errno, "vm: open /dev/net/tun");
+	strscpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int r = -errno;
+		safe_close(fd);
+		return carve_err(err, r, "vm: attach to tap '%s'", ifname);
+	}
+	*ret = fd;
+	return 0;
+}
+
 static int spawn_vm(struct monitor *m, struct carve_error *err)
 {
 	uid_t uid = (uid_t)json_integer_value(json_object_get(m->config, "vm_uid"));
@@ -610,6 +645,33 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	};
 	int r;
 
+	struct vm_nic nics[VM_NICS_MAX];
+	int tap_fds[VM_NICS_MAX];
+	cleanup(close_tapsp) struct taps taps = {.fds = tap_fds};
+	json_t *jn = json_object_get(m->config, "nics");
+
+	if (json_is_array(jn)) {
+		size_t i;
+		json_t *e;
+
+		json_array_foreach (jn, i, e) {
+			if (i >= VM_NICS_MAX)
+				break;
+			nics[i] = (struct vm_nic){
+				.ifname = json_string_value(json_object_get(e, "ifname")),
+				.mac = json_string_value(json_object_get(e, "mac")),
+			};
+			/* opened here, as root: QEMU gets the fd, never /dev/net/tun */
+			r = open_tap(nics[i].ifname, &nics[i].fd, err);
+			if (r < 0)
+				return r;
+			tap_fds[taps.n++] = nics[i].fd;
+			vc.n_nics = i + 1;
+		}
+		vc.nics = nics;
+		opts.pass_fds = tap_fds;
+		opts.n_pass_fds = taps.n;
+	}
 	if (vc.vcpus == 0)
 		vc.vcpus = 1;
 	if (uid < 65536)

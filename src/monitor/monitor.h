@@ -56,6 +56,7 @@ struct monitor_config {
 	const char *cgroup_root; /* "/sys/fs/cgroup" */
 	const char *cgroup_prefix; /* carve's parent cgroup name */
 	bool idmap_rootfs; /* rootfs holds host ids 0..65535: idmap it (see ct.h) */
+	bool net_admin; /* init keeps CAP_NET_ADMIN in its own network namespace (ct.h) */
 	const struct monitor_mount *mounts; /* extra mounts, at most CT_MOUNTS_MAX */
 	size_t n_mounts;
 	bool system; /* a system container's capability set (ct.h) */
@@ -75,6 +76,9 @@ struct monitor_config {
 	/* a VM's data volumes (raw files), in device order: /dev/vdb, /dev/vdc, ... */
 	const char *const *data_disks;
 	size_t n_data_disks;
+	const char *const *nic_ifnames; /* vm: taps (openable by QEMU's uid) and guest MACs */
+	const char *const *nic_macs;
+	size_t n_nics;
 	const char *kernel;
 	const char *initrd;
 	const char *append;

@@ -79,6 +79,13 @@ int net_run(int netns_fd, const char *const *argv, const char *input, char **ret
 		return r;
 	}
 	if (pid == 0) {
+		/* the tools (dnsmasq above all, which lives on) must not inherit carved's blocked
+		 * signals or its ignored SIGPIPE: SIGHUP reloads dnsmasq, SIGTERM stops it */
+		sigset_t none;
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)sigaction(SIGPIPE, &dfl, NULL);
 		if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)
 			_exit(126);
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0)

@@ -382,7 +382,10 @@ int net_tap_add(const struct net_host *h, const struct net_network *n, const str
 		cleanup_close int tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 		struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
 		strscpy(ifr.ifr_name, tap, sizeof(ifr.ifr_name));
-		if (tfd < 0 || ioctl(tfd, TUNSETIFF, &ifr) < 0 || ioctl(tfd, TUNSETPERSIST, 1) < 0)
+		if (tfd < 0 || ioctl(tfd, TUNSETIFF, &ifr) < 0 ||
+		    (i->tap_owner && (ioctl(tfd, TUNSETOWNER, (unsigned long)i->tap_owner) < 0 ||
+				      ioctl(tfd, TUNSETGROUP, (unsigned long)i->tap_owner) < 0)) ||
+		    ioctl(tfd, TUNSETPERSIST, 1) < 0)
 			r = -errno;
 		netns_leave(&saved);
 		if (r < 0)

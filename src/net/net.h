@@ -112,6 +112,7 @@ struct net_iface {
 	uint32_t addr; /* always assigned by carve; with dhcp, handed out by dnsmasq */
 	bool dhcp; /* false: net_veth_add configures addr and the default route inside */
 	uint64_t rate_bps; /* bandwidth limit each way in bits/s, 0: none */
+	uint32_t tap_owner; /* taps: uid and gid that may open it (QEMU's), 0: root only */
 };
 
 enum net_proto {
@@ -168,7 +169,8 @@ int net_bridge_ensure(const struct net_host *h, const struct net_network *n,
  * address and a default route through the gateway. Replaces a stale host end of the same name. */
 int net_veth_add(const struct net_host *h, const struct net_network *n, const struct net_iface *i,
 		 int ct_netns_fd, const char *guest_ifname, struct carve_error *err);
-/* Create a persistent tap on the bridge (for QEMU's ifname=...,script=no), up. Idempotent. */
+/* Create a persistent tap on the bridge (for QEMU's ifname=...,script=no), up, owned by
+ * i->tap_owner (so an unprivileged QEMU may open it). Idempotent. */
 int net_tap_add(const struct net_host *h, const struct net_network *n, const struct net_iface *i,
 		struct carve_error *err);
 /* Delete a link by name; a missing link is success. */

@@ -13,6 +13,7 @@
 #include <linux/io_uring.h>
 #include <linux/kvm.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -238,6 +239,28 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+static bool nic_ok(const struct vm_nic *n)
+{
+	size_t len = n->ifname ? strlen(n->ifname) : 0;
+
+	if (len == 0 || len > 15 || !n->mac || strlen(n->mac) != 17)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n->ifname[i] >= 'a' && n->ifname[i] <= 'z') ||
+		      (n->ifname[i] >= '0' && n->ifname[i] <= '9')))
+			return false;
+	for (size_t i = 0; i < 17; i++) {
+		char c = n->mac[i];
+		bool hex =
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		if (i % 3 == 2 ? c != ':' : !hex)
+			return false;
+	}
+	/* the low bit of the first octet is multicast */
+	unsigned first = (unsigned)strtoul(n->mac, NULL, 16);
+	return (first & 1) == 0;
+}
+
 static int validate(const struct vm_config *cfg, struct carve_error *err)
 {
 	int r;
@@ -294,6 +317,15 @@ static int validate(const struct vm_config *cfg, struct carve_error *err)
 	if (cfg->n_disks > VM_DISKS_MAX || (cfg->n_disks > 0 && !cfg->disks))
 		return carve_err_field(err, -EINVAL, "disks", "vm '%s': disks: at most %d",
 				       cfg->name, VM_DISKS_MAX);
+	if (cfg->n_nics > VM_NICS_MAX || (cfg->n_nics > 0 && !cfg->nics))
+		return carve_err_field(err, -EINVAL, "nics", "vm '%s': nics: at most %d", cfg->name,
+				       VM_NICS_MAX);
+	for (size_t i = 0; i < cfg->n_nics; i++)
+		if (!nic_ok(&cfg->nics[i]))
+			return carve_err_field(err, -EINVAL, "nics",
+					       "vm '%s': nic %zu: tap name [a-z0-9]{1,15} and a "
+					       "unicast MAC xx:xx:xx:xx:xx:xx",
+					       cfg->name, i);
 	for (size_t i = 0; i < cfg->n_disks; i++) {
 		const struct vm_disk *d = &cfg->disks[i];
 		if ((r = check_path(d->path, "disk path", true, err)) < 0)
@@ -439,6 +471,17 @@ int vm_cmdline_build(const struct vm_config *cfg, char ***ret_argv, struct carve
 			 microvm ? "virtio-blk-device" : "virtio-blk-pci", i, i,
 			 d->serial ? ",serial=" : "", d->serial ? d->serial : "",
 			 (!cfg->kernel && i == 0) ? ",bootindex=0" : "");
+	}
+	for (size_t i = 0; i < cfg->n_nics; i++) {
+		argv_add(&b, "-netdev");
+		if (cfg->nics[i].fd > 2)
+			argv_add(&b, "tap,id=net%zu,fd=%d", i, cfg->nics[i].fd);
+		else
+			argv_add(&b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i,
+				 cfg->nics[i].ifname);
+		argv_add(&b, "-device");
+		argv_add(&b, "%s,netdev=net%zu,mac=%s",
+			 microvm ? "virtio-net-device" : "virtio-net-pci", i, cfg->nics[i].mac);
 	}
 	if (b.r < 0) {
 		strv_free(b.v);

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "base/cleanup.h"
 #include "base/fd-util.h"
 #include "base/log.h"
 #include "vm/vm.h"
@@ -54,7 +55,8 @@ static int dup_or_null(int fd, int target)
 _noreturn_ static void child(char *const *argv, const struct vm_spawn_opts *o, int pipe_fd)
 {
 	sigset_t all;
-	int keep[1] = {pipe_fd};
+	int keep[9] = {pipe_fd};
+	size_t n_keep = 1;
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
 	int r;
 
@@ -88,9 +90,14 @@ _noreturn_ static void child(char *const *argv, const struct vm_spawn_opts *o, i
 		if (r < 0)
 			child_fail(pipe_fd, -r, "set up stdio");
 	}
-	r = close_all_fds(keep, 1);
+	for (size_t i = 0; i < o->n_pass_fds && n_keep < ELEMENTSOF(keep); i++)
+		keep[n_keep++] = o->pass_fds[i];
+	r = close_all_fds(keep, n_keep);
 	if (r < 0)
 		child_fail(pipe_fd, -r, "close fds");
+	for (size_t i = 1; i < n_keep; i++)
+		if (fcntl(keep[i], F_SETFD, 0) < 0)
+			child_fail(pipe_fd, errno, "pass fd");
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(pipe_fd, errno, "prctl PR_SET_NO_NEW_PRIVS");

@@ -73,6 +73,16 @@ struct vm_disk {
 	const char *serial; /* optional, [A-Za-z0-9_-]{1,20} */
 };
 
+/* A network interface: a persistent tap (made by the caller, openable by QEMU's uid) and the
+ * guest's MAC; virtio-net. */
+#define VM_NICS_MAX 8
+struct vm_nic {
+	const char *ifname; /* [a-z0-9], 1..15 characters */
+	const char *mac; /* "xx:xx:xx:xx:xx:xx", unicast */
+	int fd; /* > 2: the tap, opened by the caller and passed to QEMU (fd=N, with
+		   vm_spawn_opts.pass_fds), so QEMU needs no access to /dev/net/tun */
+};
+
 struct vm_config {
 	const char *name; /* server name, for -name and messages ([a-z0-9-]) */
 	const char *qemu_binary; /* NULL: "qemu-system-x86_64" */
@@ -94,6 +104,8 @@ struct vm_config {
 	const char *pidfile; /* optional -pidfile */
 	uint64_t tsc_khz; /* microvm under TCG: tsc_early_khz; 0: read /proc/cpuinfo */
 	uint32_t tb_size_mib; /* TCG translation cache; 0: 128 */
+	const struct vm_nic *nics; /* -netdev tap,ifname=...,script=no + virtio-net */
+	size_t n_nics;
 };
 
 /* True when /dev/kvm opens and answers KVM_GET_API_VERSION == 12. */
@@ -126,6 +138,8 @@ struct vm_spawn_opts {
 	int stdout_fd; /* < 0: /dev/null */
 	int stderr_fd; /* < 0: /dev/null */
 	bool kill_with_parent; /* PR_SET_PDEATHSIG SIGKILL */
+	const int *pass_fds; /* kept open in QEMU at the same numbers (> 2), at most 8 */
+	size_t n_pass_fds;
 };
 
 /*

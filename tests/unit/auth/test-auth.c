@@ -206,6 +206,8 @@ static void test_rights_table(void **state)
 		{AUTH_RIGHT_POOLS_WRITE, true, false, false, false},
 		{AUTH_RIGHT_BACKUPS_READ, true, true, true, true},
 		{AUTH_RIGHT_BACKUPS_WRITE, true, true, false, false},
+		{AUTH_RIGHT_NETWORKS_READ, true, true, true, true},
+		{AUTH_RIGHT_NETWORKS_WRITE, true, true, false, false},
 	};
 
 	assert_int_equal(ELEMENTSOF(want), _AUTH_RIGHT_MAX);

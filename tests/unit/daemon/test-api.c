@@ -982,6 +982,48 @@ static void test_server_name_in_two_tenants(void **state)
 
 /* --- isolation ----------------------------------------------------------------------------- */
 
+/* Without --uplink: reads answer (empty), writes 503 naming the flag; rights as for any route. */
+static void test_networks_disabled(void **state)
+{
+	const char *viewer, *owner;
+
+	make_tenant("acme");
+	make_user(ROOT, "aview", "viewer", "acme");
+	make_user(ROOT, "aown", "owner", "acme");
+	viewer = login("aview", 0);
+	owner = login("aown", 1);
+
+	assert_int_equal(call(viewer, "GET", "/api/v1/networks", NULL), 200);
+	assert_int_equal(json_array_size(last.json), 0);
+	assert_int_equal(call(viewer, "GET", "/api/v1/ports", NULL), 200);
+	assert_int_equal(call(viewer, "POST", "/api/v1/networks", "{\"name\":\"lan\"}"), 403);
+	assert_non_null(strstr(err_message(), "networks.write"));
+	assert_int_equal(call(owner, "POST", "/api/v1/networks", "{\"name\":\"lan\"}"), 503);
+	assert_non_null(strstr(err_message(), "--uplink"));
+	assert_int_equal(call(owner, "POST", "/api/v1/networks", "{\"name\":\"lan\",\"x\":1}"),
+			 400);
+	assert_int_equal(call(owner, "GET", "/api/v1/networks/lan", NULL), 404);
+	assert_int_equal(call(owner, "DELETE", "/api/v1/networks/lan", NULL), 404);
+	assert_int_equal(call(owner, "GET", "/api/v1/networks/Bad_Name", NULL), 400);
+	if (!server_tests_possible())
+		return;
+	assert_int_equal(call(owner, "POST", "/api/v1/servers",
+			      "{\"name\":\"web1\",\"template\":\"busybox\",\"networks\":\"lan\"}"),
+			 400);
+	assert_string_equal(err_field(), "networks");
+	assert_int_equal(call(owner, "POST", "/api/v1/servers",
+			      "{\"name\":\"web1\",\"template\":\"busybox\",\"networks\":[{"
+			      "\"network\":\"lan\"}]}"),
+			 503);
+	assert_int_equal(call(owner, "POST", "/api/v1/servers",
+			      "{\"name\":\"web1\",\"template\":\"busybox\",\"bandwidth\":\"9X\"}"),
+			 400);
+	assert_string_equal(err_field(), "bandwidth");
+	/* nothing was left behind by the refusals */
+	assert_int_equal(call(owner, "GET", "/api/v1/servers", NULL), 200);
+	assert_int_equal(json_array_size(last.json), 0);
+}
+
 static void test_isolation(void **state)
 {
 	const char *mine, *theirs, *op;
@@ -1060,6 +1102,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_name_in_two_tenants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_networks_disabled, setup, teardown),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

@@ -955,6 +955,103 @@ static void make_volume(struct db *db, const char *name, const char *tenant_id, 
 	assert_int_equal(db_volume_create(db, v, &err), 0);
 }
 
+/* Networks, interfaces, published ports, bandwidth: uniqueness, in-use refusal, cascades. */
+static void test_network_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant t, u;
+	struct db_template tpl;
+	struct db_server s;
+	struct db_network n = {0}, dup = {0}, got, *l = NULL;
+	struct db_nic nic = {0}, nic2 = {0}, *nl = NULL;
+	struct db_port p = {0}, p2 = {0}, *pl = NULL;
+	size_t cnt = 0;
+	uint64_t rate = 1;
+
+	make_tenant(f->db, "acme", &t);
+	make_tenant(f->db, "globex", &u);
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "web", t.id, tpl.id, &s);
+
+	snprintf(n.tenant_id, sizeof(n.tenant_id), "%s", t.id);
+	snprintf(n.name, sizeof(n.name), "lan");
+	snprintf(n.subnet, sizeof(n.subnet), "10.1.0.0/24");
+	assert_int_equal(db_network_create(f->db, &n, &err), 0);
+	assert_true(n.id >= 1);
+	dup = n;
+	snprintf(dup.subnet, sizeof(dup.subnet), "10.2.0.0/24");
+	assert_int_equal(db_network_create(f->db, &dup, NULL), -EEXIST); /* name in tenant */
+	snprintf(dup.tenant_id, sizeof(dup.tenant_id), "%s", u.id);
+	snprintf(dup.subnet, sizeof(dup.subnet), "10.1.0.0/24");
+	assert_int_equal(db_network_create(f->db, &dup, NULL), -EEXIST); /* subnet on host */
+	snprintf(dup.subnet, sizeof(dup.subnet), "10.2.0.0/24");
+	assert_int_equal(db_network_create(f->db, &dup, &err), 0); /* same name, other tenant */
+	assert_true(dup.id > n.id);
+	assert_int_equal(db_network_get_by_name(f->db, t.id, "lan", &got, NULL), 0);
+	assert_int_equal(got.id, n.id);
+	assert_int_equal(db_network_get_by_id(f->db, dup.id, &got, NULL), 0);
+	assert_string_equal(got.tenant_id, u.id);
+	assert_int_equal(db_network_list(f->db, t.id, &l, &cnt, NULL), 0);
+	assert_int_equal(cnt, 1);
+	free(l);
+
+	snprintf(nic.server_id, sizeof(nic.server_id), "%s", s.id);
+	nic.network_id = n.id;
+	snprintf(nic.mac, sizeof(nic.mac), "02:00:00:00:00:01");
+	snprintf(nic.addr, sizeof(nic.addr), "10.1.0.2");
+	nic.dhcp = true;
+	assert_int_equal(db_nic_create(f->db, &nic, &err), 0);
+	nic2 = nic;
+	nic2.idx = 1;
+	snprintf(nic2.mac, sizeof(nic2.mac), "02:00:00:00:00:02");
+	assert_int_equal(db_nic_create(f->db, &nic2, NULL), -EEXIST); /* address on network */
+	nic2.network_id = 99999;
+	snprintf(nic2.addr, sizeof(nic2.addr), "10.1.0.3");
+	assert_int_equal(db_nic_create(f->db, &nic2, NULL), -ENOENT); /* no such network */
+	assert_int_equal(db_nic_list(f->db, s.id, 0, &nl, &cnt, NULL), 0);
+	assert_int_equal(cnt, 1);
+	assert_true(nl[0].dhcp);
+	assert_string_equal(nl[0].mac, "02:00:00:00:00:01");
+	free(nl);
+	assert_int_equal(db_network_delete(f->db, n.id, NULL), -EBUSY); /* in use */
+
+	snprintf(p.tenant_id, sizeof(p.tenant_id), "%s", t.id);
+	snprintf(p.server_id, sizeof(p.server_id), "%s", s.id);
+	snprintf(p.protocol, sizeof(p.protocol), "tcp");
+	p.nic_id = nic.id;
+	p.port = 80;
+	p.public_port = 8080;
+	assert_int_equal(db_port_create(f->db, &p, &err), 0);
+	p2 = p;
+	p2.port = 81;
+	assert_int_equal(db_port_create(f->db, &p2, NULL), -EEXIST); /* public port taken */
+	snprintf(p2.protocol, sizeof(p2.protocol), "udp");
+	assert_int_equal(db_port_create(f->db, &p2, &err), 0); /* udp is another space */
+	assert_int_equal(db_port_list(f->db, u.id, NULL, &pl, &cnt, NULL), 0);
+	assert_int_equal(cnt, 0);
+	free(pl);
+
+	assert_int_equal(db_server_bandwidth_set(f->db, s.id, 50000000, &err), 0);
+	assert_int_equal(db_server_bandwidth_get(f->db, s.id, &rate, NULL), 0);
+	assert_int_equal(rate, 50000000);
+	assert_int_equal(db_server_bandwidth_set(f->db, s.id, 0, &err), 0);
+	assert_int_equal(db_server_bandwidth_get(f->db, s.id, &rate, NULL), 0);
+	assert_int_equal(rate, 0);
+	assert_int_equal(db_server_bandwidth_set(f->db, s.id, 7, &err), 0);
+
+	/* the server's interfaces, ports and bandwidth go with it; then the network is free */
+	assert_int_equal(db_server_delete(f->db, s.id, &err), 0);
+	assert_int_equal(db_nic_list(f->db, NULL, n.id, &nl, &cnt, NULL), 0);
+	assert_int_equal(cnt, 0);
+	free(nl);
+	assert_int_equal(db_port_list(f->db, NULL, NULL, &pl, &cnt, NULL), 0);
+	assert_int_equal(cnt, 0);
+	free(pl);
+	assert_int_equal(db_network_delete(f->db, n.id, &err), 0);
+	assert_int_equal(db_network_delete(f->db, n.id, NULL), -ENOENT);
+}
+
 static void test_volume_crud(void **state)
 {
 	struct fixture *f = *state;
@@ -1192,6 +1289,7 @@ int main(void)
 		T(test_transactions),
 		T(test_volume_crud),
 		T(test_backup_records),
+		T(test_network_rows),
 		cmocka_unit_test(test_enum_strings),
 	};
 

@@ -254,6 +254,38 @@ static void test_validation(void **state)
 	expect_invalid(&cfg, "kernel", "microvm");
 }
 
+/* Interfaces: a tap fd passed in (QEMU never opens /dev/net/tun), or a tap by name; virtio-net
+ * with the MAC carve assigned; bad names and MACs refused. */
+static void test_nics(void **state)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct vm_nic nics[] = {{.ifname = "cvt5", .mac = "02:49:d6:66:27:8e", .fd = 7},
+				{.ifname = "cvt6", .mac = "02:00:00:00:00:01"}};
+	struct vm_config cfg = base_cfg();
+	char **argv = NULL, *s;
+
+	cfg.nics = nics;
+	cfg.n_nics = 2;
+	assert_int_equal(vm_cmdline_build(&cfg, &argv, &err), 0);
+	s = join(argv);
+	assert_non_null(strstr(s, "-netdev tap,id=net0,fd=7 -device "
+				  "virtio-net-pci,netdev=net0,mac=02:49:d6:66:27:8e"));
+	assert_non_null(strstr(s, "-netdev tap,id=net1,ifname=cvt6,script=no,downscript=no "
+				  "-device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01"));
+	free(s);
+	strv_free(argv);
+
+	nics[1].ifname = "cv t6";
+	expect_invalid(&cfg, "nics", "nic 1");
+	nics[1].ifname = "cvt6";
+	nics[1].mac = "03:00:00:00:00:01"; /* multicast */
+	expect_invalid(&cfg, "nics", "nic 1");
+	nics[1].mac = "02:00:00:00:00";
+	expect_invalid(&cfg, "nics", "nic 1");
+	cfg.n_nics = VM_NICS_MAX + 1;
+	expect_invalid(&cfg, "nics", "at most");
+}
+
 static void test_enums_and_limit(void **state)
 {
 	struct vm_config cfg = base_cfg();
@@ -273,7 +305,7 @@ int main(void)
 		cmocka_unit_test(test_q35_tcg_golden),	   cmocka_unit_test(test_kvm),
 		cmocka_unit_test(test_microvm_tcg_tsc),	   cmocka_unit_test(test_formats_explicit),
 		cmocka_unit_test(test_auto_accel_and_aio), cmocka_unit_test(test_validation),
-		cmocka_unit_test(test_enums_and_limit),
+		cmocka_unit_test(test_enums_and_limit),	   cmocka_unit_test(test_nics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
