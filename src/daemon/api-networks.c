@@ -511,9 +511,11 @@ void api_ports_publish(struct daemon *d, const struct caller *c, struct http_req
 	static const char *const fields[] = {"port", "public_port", "protocol", "interface", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
+	cleanup(db_tenant_freep) struct db_tenant *owner = NULL;
 	cleanup_json json_t *body = NULL;
 	const char *proto = "tcp", *ifname = "eth0";
 	uint64_t port = 0, public_port = 0;
+	unsigned max = 0;
 	struct db_port p = {0}, *l = NULL;
 	struct db_nic nic;
 	size_t n = 0;
@@ -554,11 +556,15 @@ void api_ports_publish(struct daemon *d, const struct caller *c, struct http_req
 		return;
 	}
 	pthread_mutex_lock(&d->net->lock);
-	r = db_port_list(d->db, s->tenant_id, NULL, &l, &n, &err);
-	if (r >= 0 && n >= d->net->max_ports)
+	r = db_tenant_get_by_id(d->db, s->tenant_id, &owner, &err);
+	if (r >= 0)
+		max = daemon_tenant_max_ports(d, owner);
+	if (r >= 0)
+		r = db_port_list(d->db, s->tenant_id, NULL, &l, &n, &err);
+	if (r >= 0 && n >= max)
 		r = carve_err_field(&err, -EDQUOT, "public_port",
-				    "tenant quota: at most %u published ports (%zu in use)",
-				    d->net->max_ports, n);
+				    "tenant '%s': quota: at most %u published ports (%zu in use)",
+				    owner->name, max, n);
 	free(l);
 	if (r >= 0) {
 		strscpy(p.tenant_id, s->tenant_id, sizeof(p.tenant_id));

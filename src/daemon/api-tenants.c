@@ -89,8 +89,8 @@ void api_tenants_get(struct daemon *d, const struct caller *c, struct http_reque
 void api_tenants_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {
-	static const char *const fields[] = {"description", "max_vcpus", "max_memory", "max_pids",
-					     NULL};
+	static const char *const fields[] = {"description", "max_vcpus", "max_memory",
+					     "max_pids",    "max_ports", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup_json json_t *body = NULL;
@@ -111,6 +111,16 @@ void api_tenants_patch(struct daemon *d, const struct caller *c, struct http_req
 		return api_fail(resp, &err);
 	t->max_vcpus = (uint32_t)vcpus;
 	t->max_pids = pids;
+	/* max_ports: null goes back to carved's default (--max-ports) */
+	if (json_object_get(body, "max_ports") && json_is_null(json_object_get(body, "max_ports"))) {
+		t->max_ports = -1;
+	} else if (json_object_get(body, "max_ports")) {
+		uint64_t ports = 0;
+
+		if (json_get_uint(body, "max_ports", false, 0, 65535, &ports, &err) < 0)
+			return api_fail(resp, &err);
+		t->max_ports = (int64_t)ports;
+	}
 	mem = json_object_get(body, "max_memory");
 	if (mem && !json_is_null(mem)) {
 		uint64_t v = 0;

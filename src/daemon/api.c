@@ -368,13 +368,14 @@ static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
 
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:o}", "id", t->id,
-			 "name", t->name, "description", t->description ? t->description : "",
-			 "uid_base", (json_int_t)daemon_tenant_uid_base(d, t), "uid_count",
-			 (json_int_t)65536, "caps", "max_vcpus", (json_int_t)t->max_vcpus,
-			 "max_memory", (json_int_t)t->max_memory, "max_pids",
-			 (json_int_t)t->max_pids, "usage", tenant_usage_json(d, t), "created_at",
-			 json_timestamp(t->created_at));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:o}", "id",
+			 t->id, "name", t->name, "description",
+			 t->description ? t->description : "", "uid_base",
+			 (json_int_t)daemon_tenant_uid_base(d, t), "uid_count", (json_int_t)65536,
+			 "caps", "max_vcpus", (json_int_t)t->max_vcpus, "max_memory",
+			 (json_int_t)t->max_memory, "max_pids", (json_int_t)t->max_pids, "max_ports",
+			 (json_int_t)daemon_tenant_max_ports(d, t), "usage",
+			 tenant_usage_json(d, t), "created_at", json_timestamp(t->created_at));
 }
 
 json_t *api_user_json(struct daemon *d, const struct db_user *u)

@@ -65,6 +65,8 @@ struct daemon {
 int daemon_server_dir(const struct daemon *d, const char *server_id, char *buf, size_t len);
 /* The first host uid of a tenant's range. */
 uint32_t daemon_tenant_uid_base(const struct daemon *d, const struct db_tenant *t);
+/* The tenant's cap on published ports: its own, else carved's --max-ports (0 without networks). */
+unsigned daemon_tenant_max_ports(const struct daemon *d, const struct db_tenant *t);
 /* The host uid a VM's QEMU runs as (and owns its disk), or 0 for a server that is no VM. */
 uint32_t daemon_vm_uid(const struct daemon *d, const struct db_server *s);
 

@@ -723,3 +723,10 @@ void daemon_net_close(struct daemon *d)
 	free(d->net);
 	d->net = NULL;
 }
+
+unsigned daemon_tenant_max_ports(const struct daemon *d, const struct db_tenant *t)
+{
+	if (t->max_ports >= 0)
+		return (unsigned)t->max_ports;
+	return d->net ? d->net->max_ports : 0;
+}

@@ -10,7 +10,7 @@
 #include "db/db-internal.h"
 
 #define TENANT_COLUMNS \
-	"id, name, description, uid_slot, created_at, max_vcpus, max_memory, max_pids"
+	"id, name, description, uid_slot, created_at, max_vcpus, max_memory, max_pids, max_ports"
 
 /* How many names a "still in use" message lists before "...". */
 #define BUSY_NAMES_MAX 5
@@ -32,6 +32,7 @@ static int tenant_from_row(sqlite3_stmt *st, struct db_tenant **ret)
 	t->max_vcpus = (uint32_t)sqlite3_column_int64(st, 5);
 	t->max_memory = (uint64_t)sqlite3_column_int64(st, 6);
 	t->max_pids = (uint64_t)sqlite3_column_int64(st, 7);
+	t->max_ports = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
 	*ret = t;
 	return 0;
 }
@@ -140,6 +141,7 @@ int db_tenant_create(struct db *db, struct db_tenant *t, struct carve_error *err
 	memcpy(t->id, id, sizeof(id));
 	t->uid_slot = slot;
 	t->created_at = now;
+	t->max_ports = -1;
 	return 0;
 fail:
 	db_transaction_rollback(db);
@@ -158,18 +160,22 @@ int db_tenant_update(struct db *db, const struct db_tenant *t, struct carve_erro
 	r = db_prepare(
 		db,
 		"UPDATE tenants SET name = ?, description = ?, max_vcpus = ?, max_memory = ?, "
-		"max_pids = ? WHERE id = ?",
+		"max_pids = ?, max_ports = ? WHERE id = ?",
 		&st, err);
 	if (r < 0)
 		return r;
 	if (bind_text(st, 1, t->name) < 0 || bind_text(st, 2, t->description) < 0 ||
-	    bind_text(st, 6, t->id) < 0)
+	    bind_text(st, 7, t->id) < 0)
 		return -ENOMEM;
 	if (t->max_memory > INT64_MAX || t->max_pids > INT64_MAX)
 		return carve_err(err, -ERANGE, "tenant '%s': limit too large", t->name);
 	sqlite3_bind_int64(st, 3, t->max_vcpus);
 	sqlite3_bind_int64(st, 4, (int64_t)t->max_memory);
 	sqlite3_bind_int64(st, 5, (int64_t)t->max_pids);
+	if (t->max_ports >= 0)
+		sqlite3_bind_int64(st, 6, t->max_ports);
+	else
+		sqlite3_bind_null(st, 6);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		return db_step_error(db, rc, false, err, "tenant '%s'", t->name);

@@ -254,6 +254,8 @@ static const char *const migrations[] = {
 	"  server_id TEXT PRIMARY KEY NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
 	"  rate_bps INTEGER NOT NULL CHECK (rate_bps >= 0)"
 	");",
+	/* 8: a per-tenant cap on published ports (NULL: carved's --max-ports) */
+	"ALTER TABLE tenants ADD COLUMN max_ports INTEGER;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

@@ -45,6 +45,7 @@ struct db_tenant {
 	uint32_t max_vcpus;
 	uint64_t max_memory;
 	uint64_t max_pids;
+	int64_t max_ports; /* published ports; -1: carved's default (--max-ports) */
 	int64_t created_at;
 };
 

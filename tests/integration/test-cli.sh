@@ -15,6 +15,17 @@ expect_eq "unknown command is a usage error" "$?" 64
 
 # As root with CARVE_URL pointing at the unix socket: provider admin, no login.
 check "tenant create" "$CARVE" tenant create acme --description "Acme Corp"
+check "tenant set: the provider's caps" "$CARVE" tenant set acme --max-vcpus 4 --max-memory 2G \
+	--max-pids 500 --max-ports 7
+expect_eq "the caps as the API shows them" \
+	"$("$CARVE" tenant show acme --json | jq -c '[.caps.max_vcpus, .caps.max_memory, .caps.max_pids, .caps.max_ports]')" \
+	"[4,$((2 << 30)),500,7]"
+expect_match "tenant show lists them" "$("$CARVE" tenant show acme)" "max_memory: +2G"
+"$CARVE" tenant set acme --max-pids lots 2>"$T/caps.err"
+expect_eq "a bad cap is a usage error (64)" "$?" 64
+check "  ... naming the option" grep -q -- "--max-pids" "$T/caps.err"
+check "max_ports back to carved's default" "$CARVE" tenant set acme --max-ports default
+check "caps lifted again" "$CARVE" tenant set acme --max-vcpus 0 --max-memory 0 --max-pids 0
 out=$("$CARVE" --json tenant show acme)
 expect_eq "tenant show --json" "$(jq -r .description <<<"$out")" "Acme Corp"
 printf 'pass-word-123\n' | "$CARVE" user create alice --role owner --tenant acme --password-stdin >/dev/null

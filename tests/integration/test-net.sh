@@ -163,6 +163,21 @@ expect_match "  ... naming it" "$(jf .error.message)" "quota"
 expect_eq "carve port list --json" "$("$CARVE" port list --tenant acme --json | jq -r '.[0].public_port')" 8080
 api GET /ports "" "$TG"
 expect_eq "a tenant lists only its own ports" "$(jf length)" 3
+# the provider sets a tenant's own cap; null goes back to carved's default
+ptenant=$(api GET /servers/evil "" "$TG"; jf .tenant)
+api PATCH "/tenants/$ptenant" '{"max_ports":4}'
+expect_eq "the provider raises one tenant's port cap" "$STATUS/$(jf .caps.max_ports)" 200/4
+api POST /servers/evil/ports '{"port":9005}' "$TG"
+expect_eq "one more port fits under the raised cap" "$STATUS" 201
+api POST /servers/evil/ports '{"port":9006}' "$TG"
+expect_eq "and the next one does not" "$STATUS" 507
+api PATCH "/tenants/$ptenant" '{"max_ports":-2}'
+expect_eq "a bad max_ports is a 400 naming it" "$STATUS/$(jf .error.field)" 400/max_ports
+api PATCH "/tenants/$ptenant" '{"max_ports":null}'
+expect_eq "null restores carved's --max-ports" "$(jf .caps.max_ports)" 3
+api PATCH "/tenants/$ptenant" '{"max_ports":9}' "$TG"
+expect_eq "a tenant cannot raise its own cap" "$STATUS" 403
+api DELETE "/servers/evil/ports/9005" "" "$TG"
 
 # --- inside the network: DHCP lease and DNS names of the tenant's servers ----------------------
 cat >"$T/dhcp.sh" <<'EOF'
