@@ -6,7 +6,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config clang
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libargon2-dev libssl-dev libcurl4-openssl-dev
 	libseccomp-dev libcmocka-dev libzstd-dev
-	busybox-static xfsprogs e2fsprogs qemu-system-x86 qemu-utils dosfstools mtools
+	busybox-static xfsprogs e2fsprogs qemu-system-x86 qemu-utils dosfstools mtools syslinux
 	jq curl iproute2 util-linux procps python3 nftables dnsmasq-base iperf3 fio
 	debootstrap lxcfs zstd bc
 )

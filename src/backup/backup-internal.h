@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include "backup/backup.h"
 
@@ -93,6 +94,18 @@ bool backup_id_valid(const char *id);
 bool volume_name_valid(const char *name);
 int hex_decode32(const char *hex, uint8_t out[32]);
 
+/* New chunks are written to temporary names without an fsync each; a batch is made durable by
+ * one syncfs and only then renamed to its final names (store_chunks_flush), so a chunk under its
+ * final name is always complete on disk. */
+#define STAGE_CHUNKS_MAX 128
+#define STAGE_BYTES_MAX (64ULL << 20)
+struct staged_chunk {
+	int dfd; /* chunks/ab/ */
+	char tmp[24];
+	char name[68];
+	uint8_t digest[32];
+};
+
 struct backup_store {
 	char *path;
 	int dfd, chunks_fd, backups_fd, locks_fd, bad_fd;
@@ -101,6 +114,10 @@ struct backup_store {
 	int level;
 	struct bkey *keys;
 	size_t n_keys;
+	pthread_mutex_t stage_lock;
+	struct staged_chunk stage[STAGE_CHUNKS_MAX];
+	size_t n_stage;
+	uint64_t stage_bytes;
 };
 
 const struct bkey *store_key_find(const struct backup_store *s, const char *key_id);
@@ -109,6 +126,9 @@ void chunk_relpath(const uint8_t digest[32], char out[72]);
 int store_chunk_read(struct backup_store *s, struct chunk_codec *c, const struct bkey *k,
 		     const uint8_t digest[32], uint8_t *out, size_t cap, size_t *ret_len,
 		     const char **ret_reason);
+/* Make the staged chunks durable (syncfs) and give them their final names; or drop them. */
+int store_chunks_flush(struct backup_store *s);
+void store_chunks_discard(struct backup_store *s);
 /* Store raw data as a chunk (skipped when present). ret_written: bytes written (0 if present). */
 int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struct bkey *k,
 		      const uint8_t digest[32], const void *raw, size_t len, uint64_t *ret_written);

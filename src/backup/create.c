@@ -659,6 +659,12 @@ int backup_create(struct backup_store *s, const struct backup_create_opts *opts,
 		}
 		m->has_config = true;
 	}
+	/* the last staged chunks: durable, then under their names */
+	r = store_chunks_flush(s);
+	if (r < 0) {
+		carve_err(err, r, "backup: write chunks: %s", strerror(-r));
+		goto out_pipeline;
+	}
 	p.st.chunks_total = 0;
 	for (size_t i = 0; i < n_volumes; i++) {
 		/* a concurrent GC may only delete what it saw unreferenced and old: a reused chunk
@@ -699,6 +705,8 @@ int backup_create(struct backup_store *s, const struct backup_create_opts *opts,
 		opts->progress(p.st.bytes_total, p.st.bytes_total, opts->userdata);
 	r = 0;
 out_pipeline:
+	/* a failed backup's staged chunks are removed (a successful one flushed them) */
+	store_chunks_discard(s);
 	for (size_t i = 0; i < p.n_free; i++)
 		free(p.free_bufs[i]);
 	free(p.free_bufs);

@@ -95,6 +95,7 @@ int backup_store_open(const char *path, bool create, const struct backup_store_o
 	if (!s)
 		return carve_err(err, -ENOMEM, "backup store '%s'", path);
 	s->dfd = s->chunks_fd = s->backups_fd = s->locks_fd = s->bad_fd = -EBADF;
+	pthread_mutex_init(&s->stage_lock, NULL);
 	s->path = strdup(path);
 	if (!s->path) {
 		r = carve_err(err, -ENOMEM, "backup store '%s'", path);
@@ -180,6 +181,8 @@ struct backup_store *backup_store_free(struct backup_store *s)
 {
 	if (!s)
 		return NULL;
+	store_chunks_discard(s);
+	pthread_mutex_destroy(&s->stage_lock);
 	safe_close(s->dfd);
 	safe_close(s->chunks_fd);
 	safe_close(s->backups_fd);
@@ -269,10 +272,12 @@ int store_chunk_read(struct backup_store *s, struct chunk_codec *c, const struct
 int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struct bkey *k,
 		      const uint8_t digest[32], const void *raw, size_t len, uint64_t *ret_written)
 {
-	char rel[72], dir[3];
+	char rel[72], dir[3], tmp[24], rnd[33];
 	const uint8_t *enc;
 	size_t enc_len;
-	cleanup_close int dfd = -EBADF;
+	cleanup_close int dfd = -EBADF, fd = -EBADF;
+	struct staged_chunk *st;
+	bool full;
 	int r;
 
 	*ret_written = 0;
@@ -282,6 +287,14 @@ int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struc
 		return 0;
 	if (errno != ENOENT)
 		return -errno;
+	/* written by this backup already, not yet flushed */
+	pthread_mutex_lock(&s->stage_lock);
+	for (size_t i = 0; i < s->n_stage; i++)
+		if (memcmp(s->stage[i].digest, digest, 32) == 0) {
+			pthread_mutex_unlock(&s->stage_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&s->stage_lock);
 	r = chunk_encode(c, k, digest, raw, len, &enc, &enc_len);
 	if (r < 0)
 		return r;
@@ -290,13 +303,78 @@ int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struc
 	dfd = open_subdir(s->chunks_fd, dir, true);
 	if (dfd < 0)
 		return dfd;
-	/* chunk directories are not fsynced one by one: backup_create syncfs()es the store before
-	 * its manifest is renamed into place */
-	r = write_at_atomic(dfd, rel + 3, enc, enc_len, false);
+	r = random_id(rnd);
 	if (r < 0)
 		return r;
+	snprintf(tmp, sizeof(tmp), ".tmp-%.16s", rnd);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = loop_write(fd, enc, enc_len);
+	if (r < 0) {
+		(void)unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	/* no fsync here: the batch is made durable by one syncfs before it gets its names */
+	pthread_mutex_lock(&s->stage_lock);
+	while (s->n_stage >= STAGE_CHUNKS_MAX) {
+		pthread_mutex_unlock(&s->stage_lock);
+		r = store_chunks_flush(s);
+		if (r < 0) {
+			(void)unlinkat(dfd, tmp, 0);
+			return r;
+		}
+		pthread_mutex_lock(&s->stage_lock);
+	}
+	st = &s->stage[s->n_stage++];
+	st->dfd = TAKE_FD(dfd);
+	strscpy(st->tmp, tmp, sizeof(st->tmp));
+	strscpy(st->name, rel + 3, sizeof(st->name));
+	memcpy(st->digest, digest, 32);
+	s->stage_bytes += enc_len;
+	full = s->n_stage >= STAGE_CHUNKS_MAX || s->stage_bytes >= STAGE_BYTES_MAX;
+	pthread_mutex_unlock(&s->stage_lock);
+	if (full) {
+		r = store_chunks_flush(s);
+		if (r < 0)
+			return r;
+	}
 	*ret_written = enc_len;
 	return 1;
+}
+
+int store_chunks_flush(struct backup_store *s)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->stage_lock);
+	if (s->n_stage > 0 && syncfs(s->chunks_fd) < 0)
+		r = -errno;
+	for (size_t i = 0; i < s->n_stage; i++) {
+		struct staged_chunk *st = &s->stage[i];
+
+		if (r >= 0 && renameat(st->dfd, st->tmp, st->dfd, st->name) < 0)
+			r = -errno;
+		if (r < 0)
+			(void)unlinkat(st->dfd, st->tmp, 0);
+		safe_close(st->dfd);
+	}
+	s->n_stage = 0;
+	s->stage_bytes = 0;
+	pthread_mutex_unlock(&s->stage_lock);
+	return r;
+}
+
+void store_chunks_discard(struct backup_store *s)
+{
+	pthread_mutex_lock(&s->stage_lock);
+	for (size_t i = 0; i < s->n_stage; i++) {
+		(void)unlinkat(s->stage[i].dfd, s->stage[i].tmp, 0);
+		safe_close(s->stage[i].dfd);
+	}
+	s->n_stage = 0;
+	s->stage_bytes = 0;
+	pthread_mutex_unlock(&s->stage_lock);
 }
 
 int store_blob_read(struct backup_store *s, const struct bkey *k, const uint8_t digest[32],

@@ -51,6 +51,9 @@ static const struct cli_option import_options[] = {
 	{"rootfs", 'r', "FILE",
 	 "root filesystem archive (tar or tar.zst) on the carved host; a relative path is made "
 	 "absolute from here"},
+	{"image", 'i', "FILE",
+	 "instead of --rootfs: a VM disk image (qcow2 or raw) on the carved host, booted by its own "
+	 "bootloader"},
 	{"disk", 'd', "SIZE", "the template's disk: files must fit (default 2G)"},
 	{"os", 0, "OS", "OS id (default: ID= of the archive's os-release)"},
 	{"init", 0, "PATH", "init inside the root (default /sbin/init)"},
@@ -71,7 +74,9 @@ static int run_import(struct cli *cli, const struct cli_args *a)
 		{"description", "description"},
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
-	const char *name = a->pos[0], *rootfs = cli_args_get(a, "rootfs");
+	const char *name = a->pos[0], *rootfs = cli_args_get(a, "rootfs"),
+		   *image = cli_args_get(a, "image");
+	const char *what = image ? "image" : "rootfs";
 	bool no_wait = cli_args_has(a, "no-wait");
 	char abs[PATH_MAX];
 	json_t *body, *answer = NULL;
@@ -79,15 +84,20 @@ static int run_import(struct cli *cli, const struct cli_args *a)
 
 	if (cli_check_name("template", name, &err) < 0)
 		return cli_invalid(cli, &err);
+	if (image && rootfs)
+		return cli_usage(cli, "template '%s': --rootfs or --image, not both", name);
+	if (image)
+		rootfs = image;
 	if (!rootfs || !*rootfs)
-		return cli_usage(cli, "template '%s': --rootfs FILE is required", name);
+		return cli_usage(cli, "template '%s': --rootfs FILE or --image FILE is required",
+				 name);
 	if (rootfs[0] != '/') {
 		if (!realpath(rootfs, abs))
-			return cli_usage(cli, "template '%s': rootfs '%s': %s", name, rootfs,
+			return cli_usage(cli, "template '%s': %s '%s': %s", name, what, rootfs,
 					 strerror(errno));
 		rootfs = abs;
 	}
-	body = json_pack("{s:s, s:s}", "name", name, "rootfs", rootfs);
+	body = json_pack("{s:s, s:s}", "name", name, what, rootfs);
 	if (!body)
 		return CLI_EXIT_FAILURE;
 	for (size_t i = 0; i < sizeof(passthrough) / sizeof(passthrough[0]); i++) {
@@ -148,15 +158,20 @@ const struct cli_group cli_group_template = {
 		 run_list},
 		{"show", "NAME", "show a template", "Example:\n  carve template show debian-12",
 		 NULL, 1, 1, run_show},
-		{"import", "NAME --rootfs FILE [--disk SIZE] [--init PATH] [--stop-signal SIG]",
-		 "import a root filesystem archive as a new container template (provider admin)",
+		{"import",
+		 "NAME (--rootfs FILE [--disk SIZE] [--init PATH] [--stop-signal SIG] | --image FILE)",
+		 "import a root filesystem archive as a container template, or a disk image as a VM "
+		 "template (provider admin)",
 		 "The archive (tar or tar.zst; ustar, GNU or pax) is read by carved from a path on\n"
 		 "its host and extracted into a new volume of --disk size as untrusted input: absolute\n"
 		 "or '..' names, writes through symlinks, device nodes and owners outside 0..65535\n"
 		 "are refused. The stop signal is detected from init (systemd: SIGRTMIN+3,\n"
 		 "sysvinit: SIGPWR) unless given.\n"
 		 "Example:\n  scripts/debian-rootfs.sh\n"
-		 "  carve template import debian-12 --rootfs /var/tmp/carve-debian/debian-12-systemd.tar.zst",
+		 "  carve template import debian-12 --rootfs /var/tmp/carve-debian/debian-12-systemd.tar.zst\n"
+		 "A disk image (--image) is converted to raw by qemu-img without format probing;\n"
+		 "one with a backing file or an external data file is refused.\n"
+		 "  carve template import debian-12-vm --image debian-12-genericcloud-amd64.qcow2",
 		 import_options, 1, 1, run_import},
 		{"delete", "NAME", "delete an imported template no server uses (provider admin)",
 		 "Example:\n  carve template delete debian-12", NULL, 1, 1, run_delete},

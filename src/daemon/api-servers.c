@@ -11,6 +11,7 @@
 #include "daemon/api.h"
 #include "daemon/networks.h"
 #include "daemon/servers.h"
+#include "vm/vm.h"
 
 #define VCPUS_MAX 256
 #define MEMORY_MIN (32ULL << 20)
@@ -158,6 +159,66 @@ static int get_limits(json_t *body, struct db_server *s, struct carve_error *err
 	return 0;
 }
 
+/*
+ * "cloud_init": {"user": NAME, "password_hash": CRYPT, "ssh_keys": [LINE, ...]} for a VM: checked
+ * by rendering a seed the way the VM's start will (src/vm), stored as compact JSON.
+ */
+static int get_cloud_init(json_t *body, const char *server, const char *kind, char **ret,
+			  struct carve_error *err)
+{
+	static const char *const keys[] = {"user", "password_hash", "ssh_keys"};
+	json_t *o = json_object_get(body, "cloud_init"), *keys_j, *v;
+	const char *ssh[33] = {0}, *key;
+	struct vm_seed seed = {.instance_id = "check", .hostname = "check"};
+	cleanup_free char *meta = NULL, *user = NULL;
+	size_t i;
+
+	if (!streq(kind, "vm"))
+		return carve_err_field(err, -EINVAL, "cloud_init",
+				       "server '%s': cloud_init: only for kind vm", server);
+	if (!json_is_object(o))
+		return carve_err_field(err, -EINVAL, "cloud_init",
+				       "server '%s': cloud_init: an object with user, "
+				       "password_hash, ssh_keys",
+				       server);
+	json_object_foreach (o, key, v) {
+		bool known = false;
+
+		for (i = 0; i < ELEMENTSOF(keys); i++)
+			known = known || streq(key, keys[i]);
+		if (!known)
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "server '%s': cloud_init: unknown member '%.32s'",
+					       server, key);
+		if (!streq(key, "ssh_keys") && !json_is_string(v))
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "server '%s': cloud_init: %s: a string", server,
+					       key);
+	}
+	seed.user = json_string_value(json_object_get(o, "user"));
+	seed.password_hash = json_string_value(json_object_get(o, "password_hash"));
+	keys_j = json_object_get(o, "ssh_keys");
+	if (keys_j && (!json_is_array(keys_j) || json_array_size(keys_j) > 32))
+		return carve_err_field(err, -EINVAL, "cloud_init",
+				       "server '%s': cloud_init: ssh_keys: at most 32 strings",
+				       server);
+	json_array_foreach (keys_j, i, v) {
+		if (!json_is_string(v))
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "server '%s': cloud_init: ssh_keys: strings",
+					       server);
+		ssh[i] = json_string_value(v);
+	}
+	seed.ssh_keys = ssh;
+	if (vm_seed_render(&seed, &meta, &user, err) < 0) {
+		carve_err_prefix(err, "server '%s': cloud_init", server);
+		strscpy(err->field, "cloud_init", sizeof(err->field));
+		return err->code;
+	}
+	*ret = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	return *ret ? 0 : carve_err(err, -ENOMEM, "out of memory");
+}
+
 static void respond_task(struct daemon *d, struct http_response *resp, const struct db_server *s,
 			 const struct db_task *t)
 {
@@ -231,11 +292,23 @@ static bool qemu_available(void)
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {
-		"name",		 "template",	"vcpus",	"memory",
-		"disk",		 "pool",	"kind",		"tenant",
-		"pids_max",	 "io_read_bps", "io_write_bps", "io_read_iops",
-		"io_write_iops", "networks",	"bandwidth",	NULL};
+	static const char *const fields[] = {"name",
+					     "template",
+					     "vcpus",
+					     "memory",
+					     "disk",
+					     "pool",
+					     "kind",
+					     "tenant",
+					     "pids_max",
+					     "io_read_bps",
+					     "io_write_bps",
+					     "io_read_iops",
+					     "io_write_iops",
+					     "networks",
+					     "bandwidth",
+					     "cloud_init",
+					     NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -245,6 +318,7 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	const char *pool_name = "default";
 	struct storage_pool *pool = d->pool;
 	struct db_server s = {0};
+	cleanup_free char *ci = NULL;
 	int r;
 
 	if (!api_body(req, fields, &body, resp))
@@ -290,6 +364,9 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 				    name, QEMU_BINARY);
 		return;
 	}
+	if (json_object_get(body, "cloud_init") && get_cloud_init(body, name, kind, &ci, &err) < 0)
+		return api_fail(resp, &err);
+	s.cloud_init = ci;
 	if (api_tenant_scope(d, c, tenant, true, &t, &err) < 0) {
 		carve_err_prefix(&err, "server '%s'", name);
 		return api_fail(resp, &err);

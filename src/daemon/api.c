@@ -368,12 +368,12 @@ static json_t *tenant_usage_json(struct daemon *d, const struct db_tenant *t)
 
 json_t *api_tenant_json(struct daemon *d, const struct db_tenant *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:o}", "id",
-			 t->id, "name", t->name, "description",
-			 t->description ? t->description : "", "uid_base",
-			 (json_int_t)daemon_tenant_uid_base(d, t), "uid_count", (json_int_t)65536,
-			 "caps", "max_vcpus", (json_int_t)t->max_vcpus, "max_memory",
-			 (json_int_t)t->max_memory, "max_pids", (json_int_t)t->max_pids, "max_ports",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:o}", "id", t->id,
+			 "name", t->name, "description", t->description ? t->description : "",
+			 "uid_base", (json_int_t)daemon_tenant_uid_base(d, t), "uid_count",
+			 (json_int_t)65536, "caps", "max_vcpus", (json_int_t)t->max_vcpus,
+			 "max_memory", (json_int_t)t->max_memory, "max_pids",
+			 (json_int_t)t->max_pids, "max_ports",
 			 (json_int_t)daemon_tenant_max_ports(d, t), "usage",
 			 tenant_usage_json(d, t), "created_at", json_timestamp(t->created_at));
 }
@@ -434,6 +434,14 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 		return NULL;
 	if (streq(s->kind, "vm"))
 		json_object_set_new(j, "vm_uid", json_integer((json_int_t)daemon_vm_uid(d, s)));
+	if (s->cloud_init) {
+		/* the password hash is not shown back, only that one is set */
+		json_t *ci = json_loads(s->cloud_init, 0, NULL);
+
+		if (json_is_object(ci) && json_object_get(ci, "password_hash"))
+			json_object_set_new(ci, "password_hash", json_true());
+		json_object_set_new(j, "cloud_init", ci ? ci : json_null());
+	}
 	json_object_set_new(j, "pids_max", json_integer((json_int_t)s->pids_max));
 	json_object_set_new(j, "io_read_bps", json_integer((json_int_t)s->io.read_bps));
 	json_object_set_new(j, "io_write_bps", json_integer((json_int_t)s->io.write_bps));

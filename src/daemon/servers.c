@@ -16,6 +16,7 @@
 #include "base/failpoint.h"
 #include "base/log.h"
 #include "base/string-util.h"
+#include "daemon/api.h"
 #include "daemon/backups.h"
 #include "daemon/networks.h"
 #include "daemon/servers.h"
@@ -273,6 +274,37 @@ static int vm_data_disks(struct daemon *d, const char *id, struct data_mounts *m
 	return 0;
 }
 
+/* A VM's cloud-init NoCloud seed, rebuilt at every start into its run directory (instance id:
+ * the server's id; hostname: its name), owned by its QEMU's uid, read-only. */
+static int build_seed(const struct db_server *s, const char *dir, uint32_t uid, char *path,
+		      size_t len, struct carve_error *err)
+{
+	cleanup_json json_t *o = json_loads(s->cloud_init, 0, NULL);
+	const char *keys[33] = {0};
+	struct vm_seed seed = {.instance_id = s->id, .hostname = s->name};
+	json_t *k;
+	size_t i;
+	int r;
+
+	if (!json_is_object(o))
+		return carve_err(err, -EINVAL, "cloud_init: not an object");
+	seed.user = json_string_value(json_object_get(o, "user"));
+	seed.password_hash = json_string_value(json_object_get(o, "password_hash"));
+	json_array_foreach (json_object_get(o, "ssh_keys"), i, k)
+		if (i < 32)
+			keys[i] = json_string_value(k);
+	seed.ssh_keys = keys;
+	if ((size_t)snprintf(path, len, "%s/seed.img", dir) >= len)
+		return carve_err(err, -ENAMETOOLONG, "seed path");
+	(void)unlink(path);
+	r = vm_seed_build(&seed, path, err);
+	if (r < 0)
+		return carve_err_prefix(err, "cloud-init seed");
+	if (chown(path, uid, uid) < 0 || chmod(path, 0400) < 0)
+		return carve_err(err, -errno, "cloud-init seed '%s'", path);
+	return 0;
+}
+
 /* Unmount and detach a stopped server's data volumes; idempotent. */
 static int release_data_volumes(struct daemon *d, const char *id, struct carve_error *err)
 {
@@ -421,6 +453,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 	struct monitor_config cfg = {0};
 	struct cgroup_limits limits;
 	const char *vm_disks[16] = {0};
+	char seed[PATH_MAX + 16];
 	struct daemon_vm_nics vm_nics;
 	cleanup(data_mounts_release) struct data_mounts data = {0};
 	pid_t mpid = 0, ipid = 0;
@@ -514,13 +547,20 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
 		cfg.vm_uid = daemon_vm_uid(d, s);
+		if (s->cloud_init) {
+			r = build_seed(s, dir, cfg.vm_uid, seed, sizeof(seed), err);
+			if (r < 0)
+				goto fail;
+			cfg.seed = seed;
+		}
 		cfg.data_disks = vm_disks;
 		cfg.n_data_disks = data.n;
 		cfg.mounts = NULL;
 		cfg.n_mounts = 0;
-		cfg.kernel = tpl->rootfs_path;
-		cfg.initrd = tpl->init;
-		cfg.append = append;
+		/* a template from a disk image has no kernel: the firmware boots the disk */
+		cfg.kernel = tpl->rootfs_path && tpl->rootfs_path[0] ? tpl->rootfs_path : NULL;
+		cfg.initrd = cfg.kernel && tpl->init && tpl->init[0] ? tpl->init : NULL;
+		cfg.append = cfg.kernel ? append : NULL;
 		cfg.disk = rootfs;
 		cfg.rootfs = NULL;
 		cfg.init = NULL;

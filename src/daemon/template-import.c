@@ -34,6 +34,7 @@
 #include "base/string-util.h"
 #include "daemon/api.h"
 #include "daemon/tasks.h"
+#include "vm/vm.h"
 
 #define IMPORT_DIR "template-import"
 #define DISK_DEFAULT (2ULL << 30)
@@ -84,6 +85,7 @@ struct import_op {
 	int stop_signal; /* 0: detect */
 	int system; /* -1: detect (systemd: yes) */
 	uint64_t disk;
+	bool image; /* archive is a VM disk image (qcow2 or raw), not a root filesystem */
 };
 
 static void import_op_free(void *p)
@@ -273,6 +275,52 @@ static int extract(struct daemon *d, struct task_ctx *ctx, struct import_op *op,
 	return 0;
 }
 
+/*
+ * A VM template from a disk image: converted to raw by qemu-img (src/vm: never probed, backing
+ * files and external data files refused) into a temporary name beside the template's volume
+ * file, admitted by the pool at its virtual size, then renamed into place. Servers of the
+ * template boot it through the firmware (no kernel of carve's).
+ */
+static int import_image(struct daemon *d, struct task_ctx *ctx, struct import_op *op,
+			const char *volume, struct carve_error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	struct stat st;
+	int r;
+
+	r = storage_volume_path(d->pool, volume, path, sizeof(path));
+	if (r < 0)
+		return carve_err(err, r, "volume '%s': path", volume);
+	snprintf(tmp, sizeof(tmp), "%s.import", path);
+	(void)unlink(tmp);
+	task_progress(ctx, 0, 2, "steps");
+	r = vm_image_import(NULL, op->archive, tmp, err);
+	if (r < 0) {
+		(void)unlink(tmp);
+		return carve_err_prefix(err, "image '%s'", op->archive);
+	}
+	task_progress(ctx, 1, 2, "steps");
+	if (stat(tmp, &st) < 0) {
+		r = carve_err(err, -errno, "stat '%s'", tmp);
+		goto fail;
+	}
+	op->disk = (uint64_t)st.st_size;
+	r = storage_pool_admit(d->pool, op->disk, err);
+	if (r < 0) {
+		carve_err_prefix(err, "image '%s'", op->archive);
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		r = carve_err(err, -errno, "rename '%s'", tmp);
+		goto fail;
+	}
+	task_progress(ctx, 2, 2, "steps");
+	return 0;
+fail:
+	(void)unlink(tmp);
+	return r;
+}
+
 static int import_task(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		       struct carve_error *err)
 {
@@ -295,6 +343,16 @@ static int import_task(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		    storage_volume_destroy(d->pool, volume, err) < 0) {
 			r = carve_err_prefix(err, "remove the leftover volume '%s'", volume);
 			goto fail;
+		}
+		if (op->image) {
+			r = import_image(d, ctx, op, volume, err);
+			if (r < 0)
+				goto fail;
+			made_volume = true;
+			tree[0] = '\0';
+			if (!op->os[0])
+				strscpy(op->os, "linux", sizeof(op->os));
+			goto record;
 		}
 		r = mkdir_p(dir, 0700);
 		if (r < 0) {
@@ -336,13 +394,15 @@ static int import_task(struct daemon *d, struct task_ctx *ctx, void *userdata,
 		if (r < 0)
 			goto fail;
 	}
+record:
 	strscpy(t.name, op->name, sizeof(t.name));
-	strscpy(t.kind, "container", sizeof(t.kind));
+	strscpy(t.kind, op->image ? "vm" : "container", sizeof(t.kind));
 	strscpy(t.os, op->os, sizeof(t.os));
 	t.description = op->description;
+	/* kind vm: rootfs_path is the kernel and init the initrd; none: boot the disk */
 	t.rootfs_path = tree;
-	t.init = op->init;
-	t.stop_signal = op->stop_signal;
+	t.init = op->image ? (char *)"" : op->init;
+	t.stop_signal = op->image ? 0 : op->stop_signal;
 	t.volume = d->volumes ? volume : NULL;
 	t.disk_min = d->volumes ? op->disk : 0;
 	t.system = op->system > 0;
@@ -406,14 +466,15 @@ static bool builtin(const char *name)
 void api_templates_import(struct daemon *d, const struct caller *c, struct http_request *req,
 			  struct http_response *resp)
 {
-	static const char *const fields[] = {"name",	    "rootfs",	   "disk",   "os", "init",
-					     "stop_signal", "description", "system", NULL};
+	static const char *const fields[] = {"name",  "rootfs",	     "disk",	    "os",
+					     "init",  "stop_signal", "description", "system",
+					     "image", NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_template_freep) struct db_template *have = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
 	cleanup_json json_t *body = NULL;
 	const char *name = NULL, *rootfs = NULL, *disk = NULL, *os = NULL, *init = NULL,
-		   *sig = NULL, *desc = NULL;
+		   *sig = NULL, *desc = NULL, *image = NULL;
 	struct import_op *op = NULL;
 	struct db_task tmpl = {0};
 	struct stat st;
@@ -422,7 +483,8 @@ void api_templates_import(struct daemon *d, const struct caller *c, struct http_
 	if (!api_body(req, fields, &body, resp))
 		return;
 	if (json_get_string(body, "name", true, CARVE_NAME_MAX + 1, &name, &err) < 0 ||
-	    json_get_string(body, "rootfs", true, PATH_MAX - 1, &rootfs, &err) < 0 ||
+	    json_get_string(body, "image", false, PATH_MAX - 1, &image, &err) < 0 ||
+	    json_get_string(body, "rootfs", !image, PATH_MAX - 1, &rootfs, &err) < 0 ||
 	    json_get_string(body, "disk", false, 32, &disk, &err) < 0 ||
 	    json_get_string(body, "os", false, 31, &os, &err) < 0 ||
 	    json_get_string(body, "init", false, 255, &init, &err) < 0 ||
@@ -433,10 +495,30 @@ void api_templates_import(struct daemon *d, const struct caller *c, struct http_
 		strscpy(err.field, "name", sizeof(err.field));
 		return api_fail(resp, &err);
 	}
+	/* a VM disk image (qcow2 or raw) instead of a root filesystem archive */
+	if (image) {
+		static const char *const container_only[] = {"rootfs", "disk", "init",
+							     "stop_signal", "system"};
+
+		for (size_t i = 0; i < ELEMENTSOF(container_only); i++)
+			if (json_object_get(body, container_only[i]))
+				return http_response_error(
+					resp, 400, container_only[i],
+					"template '%s': %s: not for a disk image (a VM boots the "
+					"image's own bootloader; its size is the image's)",
+					name, container_only[i]);
+		if (!d->volumes)
+			return http_response_error(
+				resp, 422, "image",
+				"template '%s': disk images need a volume pool (reflink driver)",
+				name);
+		rootfs = image;
+	}
 	op = calloc(1, sizeof(*op));
 	if (!op)
 		return http_response_error(resp, 500, NULL, "out of memory");
 	strscpy(op->name, name, sizeof(op->name));
+	op->image = image != NULL;
 	op->disk = DISK_DEFAULT;
 	op->system = -1;
 	if (json_object_get(body, "system")) {
@@ -457,10 +539,10 @@ void api_templates_import(struct daemon *d, const struct caller *c, struct http_
 	}
 	if (rootfs[0] != '/' || stat(rootfs, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    access(rootfs, R_OK) < 0)
-		r = carve_err_field(&err, -EINVAL, "rootfs",
-				    "template '%s': rootfs '%s': not a readable regular file "
+		r = carve_err_field(&err, -EINVAL, image ? "image" : "rootfs",
+				    "template '%s': %s '%s': not a readable regular file "
 				    "(an absolute path on the carved host)",
-				    name, rootfs);
+				    name, image ? "image" : "rootfs", rootfs);
 	else if (disk && (parse_size(disk, &op->disk, NULL) < 0 || op->disk < DISK_MIN ||
 			  op->disk > DISK_MAX))
 		r = carve_err_field(&err, -EINVAL, "disk",
@@ -483,7 +565,8 @@ void api_templates_import(struct daemon *d, const struct caller *c, struct http_
 	strscpy(op->archive, rootfs, sizeof(op->archive));
 	if (r >= 0 && db_template_get_by_name(d->db, name, &have, NULL) >= 0)
 		r = carve_err_field(&err, -EEXIST, "name", "template '%s' already exists", name);
-	if (r >= 0 && d->volumes && storage_pool_admit(d->pool, op->disk, &err) < 0)
+	/* an image is admitted at its virtual size once converted */
+	if (r >= 0 && d->volumes && !op->image && storage_pool_admit(d->pool, op->disk, &err) < 0)
 		r = carve_err_prefix(&err, "template '%s': disk", name);
 	if (r < 0) {
 		free(op->description);

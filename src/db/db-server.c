@@ -15,7 +15,7 @@
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
 	"monitor_pid, created_at, updated_at, disk, pool, pids_max, io_read_bps, "          \
-	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot"
+	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot, cloud_init"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -48,6 +48,10 @@ static int server_row(sqlite3_stmt *st, void **ret)
 	s->io.write_iops = (uint64_t)sqlite3_column_int64(st, 19);
 	s->vm_uid_slot =
 		sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 20);
+	if (column_dup(st, 21, &s->cloud_init) < 0) {
+		db_server_free(s);
+		return -ENOMEM;
+	}
 	*ret = s;
 	return 0;
 }
@@ -102,7 +106,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		       "CASE WHEN ?21 THEN (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM servers "
 		       "WHERE vm_uid_slot = 0) THEN 0 ELSE (SELECT min(a.vm_uid_slot + 1) FROM "
 		       "servers a WHERE a.vm_uid_slot IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END) "
+		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END, ?22) "
 		       "RETURNING vm_uid_slot",
 		       &st, err);
 	if (r < 0)
@@ -128,6 +132,8 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 19, (int64_t)s->io.read_iops);
 	sqlite3_bind_int64(st, 20, (int64_t)s->io.write_iops);
 	sqlite3_bind_int(st, 21, streq(s->kind, "vm"));
+	if (bind_text(st, 22, s->cloud_init) < 0)
+		return -ENOMEM;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		s->vm_uid_slot = sqlite3_column_type(st, 0) == SQLITE_NULL
@@ -302,6 +308,7 @@ struct db_server *db_server_free(struct db_server *s)
 	if (!s)
 		return NULL;
 	free(s->state_reason);
+	free(s->cloud_init);
 	free(s);
 	return NULL;
 }

@@ -256,6 +256,8 @@ static const char *const migrations[] = {
 	");",
 	/* 8: a per-tenant cap on published ports (NULL: carved's --max-ports) */
 	"ALTER TABLE tenants ADD COLUMN max_ports INTEGER;",
+	/* 9: a VM's cloud-init settings (JSON), given to the guest as a NoCloud seed */
+	"ALTER TABLE servers ADD COLUMN cloud_init TEXT;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

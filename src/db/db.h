@@ -143,7 +143,8 @@ struct db_template {
 	uint64_t disk_min; /* smallest disk a server of this template may have (bytes) */
 	int64_t created_at;
 	bool system; /* boots a full OS init: its init keeps CAP_SYS_ADMIN, CAP_NET_ADMIN and
-			CAP_SYS_BOOT in its user namespace (systemd mounts its own API filesystems) */
+			CAP_SYS_BOOT in its user namespace (systemd mounts its own API filesystems)
+		      */
 };
 
 int db_template_create(struct db *db, struct db_template *t, struct carve_error *err);
@@ -196,6 +197,7 @@ struct db_server {
 	} io;
 	int64_t vm_uid_slot; /* kind vm: its QEMU's uid is the daemon's vm uid base + this; else -1
 			      */
+	char *cloud_init; /* kind vm: {"user","password_hash","ssh_keys"} for its seed, or NULL */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */

@@ -411,8 +411,8 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		}
 	}
 	if (o && cfg->kind && streq(cfg->kind, "vm")) {
-		if (!cfg->kernel || !cfg->disk)
-			return carve_err(err, -EINVAL, "vm: no kernel or disk");
+		if (!cfg->disk)
+			return carve_err(err, -EINVAL, "vm: no disk");
 		if (cfg->n_data_disks > 0) {
 			json_t *a = json_array();
 
@@ -426,11 +426,14 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 		if (cfg->vm_uid < 65536)
 			return carve_err(err, -EINVAL, "vm: uid %u: not an unprivileged uid",
 					 cfg->vm_uid);
-		if (json_object_update_new(
-			    o, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "kind", "vm", "vm_uid",
-					 (json_int_t)cfg->vm_uid, "kernel", cfg->kernel, "initrd",
-					 cfg->initrd ? cfg->initrd : "", "append",
-					 cfg->append ? cfg->append : "", "disk", cfg->disk)) < 0)
+		if (json_object_update_new(o, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "kind",
+							"vm", "vm_uid", (json_int_t)cfg->vm_uid,
+							"kernel", cfg->kernel ? cfg->kernel : "",
+							"initrd", cfg->initrd ? cfg->initrd : "",
+							"append", cfg->append ? cfg->append : "",
+							"disk", cfg->disk)) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
+		if (cfg->seed && json_object_set_new(o, "seed", json_string(cfg->seed)) < 0)
 			return carve_err(err, -ENOMEM, "out of memory");
 	}
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;

@@ -505,7 +505,8 @@ static int stage_disk(const char *src, const char *name, uid_t uid, char *ret, s
 #define VM_DATA_DISKS_MAX 14 /* vdb..vdo: VM_DISKS_MAX less the root disk and a seed */
 
 static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *initrd, char *disk,
-			  size_t n, char (*data)[PATH_MAX], size_t *n_data, struct carve_error *err)
+			  size_t n, char (*data)[PATH_MAX], size_t *n_data, size_t *n_seed,
+			  struct carve_error *err)
 {
 	json_t *extra = json_object_get(m->config, "data_disks"), *e;
 	size_t i;
@@ -542,8 +543,17 @@ static int setup_vm_stage(struct monitor *m, uid_t uid, char *kernel, char *init
 		r = stage_disk(json_string_value(e), name, uid, data[i], PATH_MAX, err);
 		*n_data = i + 1;
 	}
-	if (r >= 0)
+	/* no kernel: the guest boots its disk through the firmware */
+	if (r >= 0 && *cfg_string(m->config, "kernel"))
 		r = stage_bind(cfg_string(m->config, "kernel"), "kernel", true, kernel, n, err);
+	else
+		kernel[0] = '\0';
+	if (r >= 0 && *cfg_string(m->config, "seed")) {
+		r = stage_bind(cfg_string(m->config, "seed"), "seed", true, data[*n_data], PATH_MAX,
+			       err);
+		if (r >= 0)
+			*n_seed = 1;
+	}
 	if (r >= 0 && *initrd_src)
 		r = stage_bind(initrd_src, "initrd", true, initrd, n, err);
 	else
@@ -621,9 +631,9 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	cleanup_close int log_fd = -EBADF;
 	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
 	struct vm_run_status st;
-	struct vm_disk vd[1 + VM_DATA_DISKS_MAX] = {{.format = VM_DISK_FORMAT_RAW}};
-	char data[VM_DATA_DISKS_MAX][PATH_MAX];
-	size_t n_data = 0;
+	struct vm_disk vd[2 + VM_DATA_DISKS_MAX] = {{.format = VM_DISK_FORMAT_RAW}};
+	char data[VM_DATA_DISKS_MAX + 1][PATH_MAX];
+	size_t n_data = 0, n_seed = 0;
 	struct vm_config vc = {
 		.name = m->server_name,
 		.accel = VM_ACCEL_AUTO,
@@ -677,9 +687,13 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	if (uid < 65536)
 		return carve_err_field(err, -EINVAL, "vm_uid",
 				       "vm: uid %u: not an unprivileged uid", (unsigned)uid);
-	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), data, &n_data, err);
+	r = setup_vm_stage(m, uid, kernel, initrd, disk, sizeof(kernel), data, &n_data, &n_seed,
+			   err);
 	if (r < 0)
 		return r;
+	vc.kernel = kernel[0] ? kernel : NULL;
+	if (!vc.kernel)
+		vc.append = NULL;
 	vc.initrd = initrd[0] ? initrd : NULL;
 	vd[0].path = disk;
 	vd[0].writeback = !supports_direct_io(disk);
@@ -687,7 +701,12 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		vd[1 + i] = (struct vm_disk){.path = data[i],
 					     .format = VM_DISK_FORMAT_RAW,
 					     .writeback = !supports_direct_io(data[i])};
-	vc.n_disks = 1 + n_data;
+	if (n_seed)
+		vd[1 + n_data] = (struct vm_disk){.path = data[n_data],
+						  .format = VM_DISK_FORMAT_RAW,
+						  .read_only = true,
+						  .writeback = true};
+	vc.n_disks = 1 + n_data + n_seed;
 	r = vm_cmdline_build(&vc, &argv, err);
 	if (r < 0)
 		return r;

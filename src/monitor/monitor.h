@@ -76,6 +76,8 @@ struct monitor_config {
 	/* a VM's data volumes (raw files), in device order: /dev/vdb, /dev/vdc, ... */
 	const char *const *data_disks;
 	size_t n_data_disks;
+	/* a cloud-init NoCloud seed image, given to the guest read-only after the data disks */
+	const char *seed;
 	const char *const *nic_ifnames; /* vm: taps (openable by QEMU's uid) and guest MACs */
 	const char *const *nic_macs;
 	size_t n_nics;

@@ -714,6 +714,17 @@ static int reflink_snapshot_delete(struct storage_pool *pool, const char *volume
 	return 0;
 }
 
+/* Whether the file starts with an ext4 (superblock magic 0xEF53 at byte 1080). */
+static bool holds_ext4(const char *path)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	uint8_t magic[2];
+
+	if (fd < 0 || pread(fd, magic, sizeof(magic), 1080) != (ssize_t)sizeof(magic))
+		return false;
+	return magic[0] == 0x53 && magic[1] == 0xEF;
+}
+
 static int reflink_volume_resize(struct storage_pool *pool, const char *volume, uint64_t size,
 				 struct carve_error *err)
 {
@@ -742,6 +753,10 @@ static int reflink_volume_resize(struct storage_pool *pool, const char *volume, 
 		return r;
 	if (truncate(path, (off_t)size) < 0)
 		return carve_err(err, -errno, "volume '%s': resize to %s", volume, fmt(size, a));
+	/* a VM's disk from an image (a partition table, no ext4 at its start) grows as a file:
+	 * the guest grows its own partitions */
+	if (!holds_ext4(path))
+		return 0;
 	r = attached_to(path, dev, sizeof(dev));
 	if (r < 0)
 		return carve_err(err, r, "volume '%s': find loop devices", volume);
