@@ -255,6 +255,24 @@ expect_eq "a rogue DHCP server next door: the victim still gets carve's lease" "
 s4=$(spoofed evil "$TG")
 expect_match "  ... the rogue did offer" "$(sx evil 'cat /tmp/udhcpd.log')" "sending OFFER"
 check "  ... and its offers are dropped at evil's port and counted" test "$s4" -gt "$s3"
+# a router advertisement from evil (ICMPv6 type 134, hop limit 255, to all nodes): dropped at its
+# port. Sent from the host inside evil's network namespace: busybox has no tool for it.
+cat >"$T/ra.py" <<'PYRA'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("eth0"))
+ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
+for _ in range(3):
+    s.sendto(ra, ("ff02::1", 0, 0, socket.if_nametoindex("eth0")))
+print("sent")
+PYRA
+evil_pid=$(server_field evil .init_pid globex)
+expect_eq "evil sends router advertisements" \
+	"$(nsenter --net=/proc/$evil_pid/ns/net python3 "$T/ra.py" 2>&1)" sent
+sleep 0.3
+s5=$(spoofed evil "$TG")
+check "  ... which are dropped at its port and counted" test "$s5" -ge $((s4 + 3))
 check "same-network traffic works (victim pings evil)" sx victim "ping -c 1 -W 2 $EVIL_IP"
 
 # --- a VM's interface: a tap owned by its QEMU uid on the network's bridge -----------------------
