@@ -39,10 +39,10 @@ const struct cli_option cli_global_options[] = {
 };
 
 static const struct cli_group *const groups[] = {
-	&cli_group_login,    &cli_group_logout,	 &cli_group_whoami,   &cli_group_tenant,
-	&cli_group_user,     &cli_group_token,	 &cli_group_template, &cli_group_server,
-	&cli_group_snapshot, &cli_group_pool,	 &cli_group_volume,   &cli_group_network,
-	&cli_group_port,     &cli_group_event,	 &cli_group_task,     &cli_group_console,
+	&cli_group_login,    &cli_group_logout, &cli_group_whoami,   &cli_group_tenant,
+	&cli_group_user,     &cli_group_token,	&cli_group_template, &cli_group_server,
+	&cli_group_snapshot, &cli_group_pool,	&cli_group_volume,   &cli_group_network,
+	&cli_group_port,     &cli_group_event,	&cli_group_task,     &cli_group_console,
 	&cli_group_exec,     &cli_group_backup,
 };
 

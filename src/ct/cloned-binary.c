@@ -42,8 +42,7 @@ bool ct_cloned_binary_is_sealed(void)
 	return seals >= 0 && (seals & SEALS) == SEALS;
 }
 
-int ct_cloned_binary_seal(const char *path, const char *name, int *ret_fd,
-			  struct carve_error *err)
+int ct_cloned_binary_seal(const char *path, const char *name, int *ret_fd, struct carve_error *err)
 {
 	cleanup_close int in = -EBADF, out = -EBADF;
 	struct stat st;

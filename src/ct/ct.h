@@ -89,7 +89,6 @@ int ct_cloned_binary_reexec(const char *name, char **argv, struct carve_error *e
 bool ct_cloned_binary_is_sealed(void);
 /* A sealed memfd copy (named name, close-on-exec) of the regular file at path, for fexecve()
  * by several processes that then share its pages. */
-int ct_cloned_binary_seal(const char *path, const char *name, int *ret_fd,
-			  struct carve_error *err);
+int ct_cloned_binary_seal(const char *path, const char *name, int *ret_fd, struct carve_error *err);
 
 #endif

@@ -112,7 +112,8 @@ void api_tenants_patch(struct daemon *d, const struct caller *c, struct http_req
 	t->max_vcpus = (uint32_t)vcpus;
 	t->max_pids = pids;
 	/* max_ports: null goes back to carved's default (--max-ports) */
-	if (json_object_get(body, "max_ports") && json_is_null(json_object_get(body, "max_ports"))) {
+	if (json_object_get(body, "max_ports") &&
+	    json_is_null(json_object_get(body, "max_ports"))) {
 		t->max_ports = -1;
 	} else if (json_object_get(body, "max_ports")) {
 		uint64_t ports = 0;

@@ -471,7 +471,8 @@ static void test_uid_base_zero_refused(void **state)
 	run_dir("web4", dir, sizeof(dir));
 	config(&cfg, "web4", "/ignore.sh");
 	cfg.uid_base = 0;
-	assert_int_equal(monitor_launch(binary, -EBADF, dir, &cfg, 10000, &mon, &init, &err), -EINVAL);
+	assert_int_equal(monitor_launch(binary, -EBADF, dir, &cfg, 10000, &mon, &init, &err),
+			 -EINVAL);
 	assert_non_null(strstr(err.msg, "host root is never mapped"));
 	assert_int_equal(mon, 0);
 }
