@@ -21,7 +21,7 @@ set -euo pipefail
 
 dir=${1:-${CARVE_VM_ASSETS:-/var/tmp/carve-vm-assets}}
 busybox=${BUSYBOX:-/bin/busybox}
-version=5 # bump when /init or the module list changes
+version=6 # bump when /init or the module list changes
 
 mods_blk="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio virtio_blk"
 mods_rest="failover net_failover virtio_net virtio_console button evdev"
@@ -125,9 +125,12 @@ while [ -z "\$ev" ] && [ \$i -lt 100 ]; do
 	[ -n "\$ev" ] || { sleep 0.1; i=\$((i + 1)); }
 done
 [ -e "\$ev" ] || mdev -s 2>/dev/null
+# open the button before READY: an event is only queued for a reader that has it open, and a
+# press right after READY (the tests do that) would otherwise be lost on a slow host
+[ -n "\$ev" ] && exec 3<"\$ev"
 echo CARVE-VM-READY
 if [ -n "\$ev" ]; then
-	dd if="\$ev" bs=24 count=1 of=/dev/null 2>/dev/null
+	dd bs=24 count=1 of=/dev/null <&3 2>/dev/null
 else
 	echo "carve-init: no power button input device"
 	while :; do sleep 3600; done
