@@ -6,9 +6,10 @@
  * name is SHA-256 of the plaintext, or HMAC-SHA256 with the tenant's key when encrypted),
  * backups/<id>.json (one manifest per complete backup; <id>.partial.json while one runs),
  * locks/<id>.lock (flocked by the running backup), bad/ (chunks verify found corrupt).
- * Every file is written to a temp name, fsynced and renamed, so a crash at any point leaves a
- * store that verifies clean. Keys are given by the caller and never stored; a manifest names its
- * key by an id derived from key and store id.
+ * Every file is written to a temp name, made durable and renamed (manifests and config each with
+ * an fsync; new chunks in batches, one syncfs before a batch is renamed), so a crash at any
+ * point leaves a store that verifies clean. Keys are given by the caller and never stored; a
+ * manifest names its key by an id derived from key and store id.
  *
  * struct backup_store is owned by its opener; one handle is used by one thread at a time (a
  * backup runs its own worker threads inside). Several processes may use one store at once: GC
