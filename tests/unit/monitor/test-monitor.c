@@ -32,8 +32,10 @@
 #define TENANT "t1"
 #define MEMORY (256ULL << 20)
 
-static const char *const controllers[] = {"cpu",   "cpuacct", "memory", "pids",
-					  "blkio", "freezer", "devices"};
+/* every hierarchy the monitor may create the server's cgroup in (cpuset for vCPU pinning,
+ * unified for a system container's delegated subtree) */
+static const char *const controllers[] = {"cpu",     "cpuacct", "memory", "pids",   "blkio",
+					  "freezer", "devices", "cpuset", "unified"};
 
 static char tmp[PATH_MAX];
 static char rootfs[PATH_MAX];
