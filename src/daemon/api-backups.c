@@ -418,8 +418,9 @@ void api_backups_get(struct daemon *d, const struct caller *c, struct http_reque
 	http_response_json(resp, 200, backup_json(d, c, b));
 }
 
-void api_backups_delete(struct daemon *d, const struct caller *c, struct http_request *req,
-			struct http_response *resp)
+/* DELETE /backups/{id} and POST /backups/{id}/verify: a task on one backup, no body. */
+static void submit_on_backup(struct daemon *d, const struct caller *c, struct http_request *req,
+			     struct http_response *resp, const char *kind, task_fn fn)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_backup_freep) struct db_backup *b = NULL;
@@ -435,10 +436,15 @@ void api_backups_delete(struct daemon *d, const struct caller *c, struct http_re
 	strscpy(op.tenant_id, b->tenant_id, sizeof(op.tenant_id));
 	strscpy(op.store, b->store, sizeof(op.store));
 	snprintf(object, sizeof(object), "backup/%s", b->backup_id);
-	if (backups_submit(d, c->user_id, NULL, "backup.delete", &op, backup_task_delete, object,
-			   &task, &err) < 0)
+	if (backups_submit(d, c->user_id, NULL, kind, &op, fn, object, &task, &err) < 0)
 		return api_fail(resp, &err);
 	respond_task(d, resp, NULL, task);
+}
+
+void api_backups_delete(struct daemon *d, const struct caller *c, struct http_request *req,
+			struct http_response *resp)
+{
+	submit_on_backup(d, c, req, resp, "backup.delete", backup_task_delete);
 }
 
 /* Restore as a new server: same tenant, template and sizes as the backup's configuration. */
@@ -586,24 +592,7 @@ void api_backups_restore(struct daemon *d, const struct caller *c, struct http_r
 void api_backups_verify(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	struct carve_error err = CARVE_ERROR_INIT;
-	cleanup(db_backup_freep) struct db_backup *b = NULL;
-	cleanup(db_task_freep) struct db_task *task = NULL;
-	struct backup_op op = {0};
-	char object[128];
-
-	if (find_backup(d, c, req, &b, &err) < 0)
-		return api_fail(resp, &err);
-	if (!empty_body(req, resp))
-		return;
-	strscpy(op.backup_id, b->backup_id, sizeof(op.backup_id));
-	strscpy(op.tenant_id, b->tenant_id, sizeof(op.tenant_id));
-	strscpy(op.store, b->store, sizeof(op.store));
-	snprintf(object, sizeof(object), "backup/%s", b->backup_id);
-	if (backups_submit(d, c->user_id, NULL, "backup.verify", &op, backup_task_verify, object,
-			   &task, &err) < 0)
-		return api_fail(resp, &err);
-	respond_task(d, resp, NULL, task);
+	submit_on_backup(d, c, req, resp, "backup.verify", backup_task_verify);
 }
 
 /* "volume" (default root) and "path" of a file request; path made relative. */

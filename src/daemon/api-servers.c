@@ -166,50 +166,16 @@ static int get_limits(json_t *body, struct db_server *s, struct carve_error *err
 static int get_cloud_init(json_t *body, const char *server, const char *kind, char **ret,
 			  struct carve_error *err)
 {
-	static const char *const keys[] = {"user", "password_hash", "ssh_keys"};
-	json_t *o = json_object_get(body, "cloud_init"), *keys_j, *v;
-	const char *ssh[33] = {0}, *key;
+	json_t *o = json_object_get(body, "cloud_init");
+	const char *keys[33];
 	struct vm_seed seed = {.instance_id = "check", .hostname = "check"};
 	cleanup_free char *meta = NULL, *user = NULL;
-	size_t i;
 
 	if (!streq(kind, "vm"))
 		return carve_err_field(err, -EINVAL, "cloud_init",
 				       "server '%s': cloud_init: only for kind vm", server);
-	if (!json_is_object(o))
-		return carve_err_field(err, -EINVAL, "cloud_init",
-				       "server '%s': cloud_init: an object with user, "
-				       "password_hash, ssh_keys",
-				       server);
-	json_object_foreach (o, key, v) {
-		bool known = false;
-
-		for (i = 0; i < ELEMENTSOF(keys); i++)
-			known = known || streq(key, keys[i]);
-		if (!known)
-			return carve_err_field(err, -EINVAL, "cloud_init",
-					       "server '%s': cloud_init: unknown member '%.32s'",
-					       server, key);
-		if (!streq(key, "ssh_keys") && !json_is_string(v))
-			return carve_err_field(err, -EINVAL, "cloud_init",
-					       "server '%s': cloud_init: %s: a string", server,
-					       key);
-	}
-	seed.user = json_string_value(json_object_get(o, "user"));
-	seed.password_hash = json_string_value(json_object_get(o, "password_hash"));
-	keys_j = json_object_get(o, "ssh_keys");
-	if (keys_j && (!json_is_array(keys_j) || json_array_size(keys_j) > 32))
-		return carve_err_field(err, -EINVAL, "cloud_init",
-				       "server '%s': cloud_init: ssh_keys: at most 32 strings",
-				       server);
-	json_array_foreach (keys_j, i, v) {
-		if (!json_is_string(v))
-			return carve_err_field(err, -EINVAL, "cloud_init",
-					       "server '%s': cloud_init: ssh_keys: strings",
-					       server);
-		ssh[i] = json_string_value(v);
-	}
-	seed.ssh_keys = ssh;
+	if (servers_cloud_init_parse(o, &seed, keys, err) < 0)
+		return carve_err_prefix(err, "server '%s'", server);
 	if (vm_seed_render(&seed, &meta, &user, err) < 0) {
 		carve_err_prefix(err, "server '%s': cloud_init", server);
 		strscpy(err->field, "cloud_init", sizeof(err->field));

@@ -274,26 +274,58 @@ static int vm_data_disks(struct daemon *d, const char *id, struct data_mounts *m
 	return 0;
 }
 
+int servers_cloud_init_parse(json_t *o, struct vm_seed *seed, const char *keys[33],
+			     struct carve_error *err)
+{
+	static const char *const members[] = {"user", "password_hash", "ssh_keys"};
+	json_t *v, *list = json_object_get(o, "ssh_keys");
+	const char *key;
+	size_t i;
+
+	if (!json_is_object(o))
+		return carve_err_field(err, -EINVAL, "cloud_init",
+				       "cloud_init: an object with user, password_hash, ssh_keys");
+	json_object_foreach (o, key, v) {
+		bool known = false;
+
+		for (i = 0; i < ELEMENTSOF(members); i++)
+			known = known || streq(key, members[i]);
+		if (!known)
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "cloud_init: unknown member '%.32s'", key);
+		if (!streq(key, "ssh_keys") && !json_is_string(v))
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "cloud_init: %s: a string", key);
+	}
+	if (list && (!json_is_array(list) || json_array_size(list) > 32))
+		return carve_err_field(err, -EINVAL, "cloud_init",
+				       "cloud_init: ssh_keys: at most 32 strings");
+	memset(keys, 0, 33 * sizeof(*keys));
+	json_array_foreach (list, i, v) {
+		if (!json_is_string(v))
+			return carve_err_field(err, -EINVAL, "cloud_init",
+					       "cloud_init: ssh_keys: strings");
+		keys[i] = json_string_value(v);
+	}
+	seed->user = json_string_value(json_object_get(o, "user"));
+	seed->password_hash = json_string_value(json_object_get(o, "password_hash"));
+	seed->ssh_keys = keys;
+	return 0;
+}
+
 /* A VM's cloud-init NoCloud seed, rebuilt at every start into its run directory (instance id:
  * the server's id; hostname: its name), owned by its QEMU's uid, read-only. */
 static int build_seed(const struct db_server *s, const char *dir, uint32_t uid, char *path,
 		      size_t len, struct carve_error *err)
 {
 	cleanup_json json_t *o = json_loads(s->cloud_init, 0, NULL);
-	const char *keys[33] = {0};
+	const char *keys[33];
 	struct vm_seed seed = {.instance_id = s->id, .hostname = s->name};
-	json_t *k;
-	size_t i;
 	int r;
 
-	if (!json_is_object(o))
-		return carve_err(err, -EINVAL, "cloud_init: not an object");
-	seed.user = json_string_value(json_object_get(o, "user"));
-	seed.password_hash = json_string_value(json_object_get(o, "password_hash"));
-	json_array_foreach (json_object_get(o, "ssh_keys"), i, k)
-		if (i < 32)
-			keys[i] = json_string_value(k);
-	seed.ssh_keys = keys;
+	r = servers_cloud_init_parse(o, &seed, keys, err);
+	if (r < 0)
+		return r;
 	if ((size_t)snprintf(path, len, "%s/seed.img", dir) >= len)
 		return carve_err(err, -ENAMETOOLONG, "seed path");
 	(void)unlink(path);

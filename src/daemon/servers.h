@@ -20,6 +20,7 @@
 #include "ct/cgroup.h"
 #include "daemon/daemon.h"
 #include "daemon/tasks.h"
+#include "vm/vm.h"
 
 struct server_op {
 	char server_id[33];
@@ -39,6 +40,10 @@ int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_li
  * drains its I/O) and resumed after; a paused VM is refused (-EBUSY). */
 int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const char *snapshot,
 			    struct carve_error *err);
+/* A VM's cloud_init object ({"user","password_hash","ssh_keys"}) into seed's user, password
+ * hash and keys (keys: room for 32 and the NULL; pointers into o); errors name cloud_init. */
+int servers_cloud_init_parse(json_t *o, struct vm_seed *seed, const char *keys[33],
+			     struct carve_error *err);
 /* Write them into a running server's cgroup (no-op without cgroups). */
 int servers_apply_limits(struct daemon *d, const struct db_server *s, struct carve_error *err);
 
