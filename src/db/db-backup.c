@@ -274,7 +274,7 @@ int db_backup_list(struct db *db, const char *tenant_id, const char *server_id, 
 	r = db_prepare(db,
 		       "SELECT " BACKUP_COLUMNS " FROM backups WHERE (?1 IS NULL OR tenant_id = ?1)"
 		       " AND (?2 IS NULL OR server_id = ?2) AND (?3 IS NULL OR store = ?3)"
-		       " AND (?4 = 0 OR state = 'complete') ORDER BY created_at, backup_id",
+		       " AND (?4 = 0 OR state = 'complete') ORDER BY created_at, rowid",
 		       &st, err);
 	if (r < 0)
 		return r;
