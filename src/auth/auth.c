@@ -389,8 +389,10 @@ static int64_t entry_wait(const struct throttle_entry *e, int64_t now)
 
 	if (!e || !entry_live(e, now) || e->failures < THROTTLE_FREE_FAILURES)
 		return 0;
+	/* Times are whole seconds, so the first wait is 2 s: at least one full second whatever
+	 * fraction of the second the failure came in. */
 	over = e->failures - THROTTLE_FREE_FAILURES;
-	wait = over >= 10 ? THROTTLE_MAX_WAIT_S : INT64_C(1) << over;
+	wait = over >= 10 ? THROTTLE_MAX_WAIT_S : INT64_C(2) << over;
 	if (wait > THROTTLE_MAX_WAIT_S)
 		wait = THROTTLE_MAX_WAIT_S;
 	until = e->last_failure + wait;

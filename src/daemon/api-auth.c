@@ -41,7 +41,9 @@ void api_login(struct daemon *d, const struct caller *c, struct http_request *re
 	}
 	/* Unknown users cost a full verify too, and get the same answer. */
 	if (auth_password_verify(u ? u->password_hash : NULL, password) != 1 || !u) {
-		auth_throttle_failed(d->throttle, name, req->remote, now);
+		/* The back-off counts from the end of this attempt, not from its start: a slow
+		 * hash must not use up the wait. */
+		auth_throttle_failed(d->throttle, name, req->remote, time(NULL));
 		log_info("failed login for '%.64s' from %s", name, req->remote);
 		http_response_error(resp, 401, NULL, "invalid user name or password");
 		return;

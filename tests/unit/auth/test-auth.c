@@ -279,17 +279,18 @@ static void test_throttle_backoff(void **state)
 		assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now, &retry), 0);
 		auth_throttle_failed(t, "alice", "10.0.0.1", now);
 	}
-	/* after the 5th failure: wait 2^0 s */
+	/* after the 5th failure: wait 2 s (whole seconds: at least one full second) */
 	assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now, &retry), -EAGAIN);
-	assert_int_equal(retry, 1);
-	assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now + 1, &retry), 0);
+	assert_int_equal(retry, 2);
+	assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now + 1, &retry), -EAGAIN);
+	assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now + 2, &retry), 0);
 	/* each further failure doubles the wait */
-	for (int n = 6; n <= 14; n++) {
+	for (int n = 6; n <= 13; n++) {
 		now += 1;
 		auth_throttle_failed(t, "alice", "10.0.0.1", now);
 		retry = -1;
 		assert_int_equal(auth_throttle_check(t, "alice", "10.0.0.1", now, &retry), -EAGAIN);
-		assert_int_equal(retry, INT64_C(1) << (n - 5));
+		assert_int_equal(retry, INT64_C(2) << (n - 5));
 		assert_int_equal(
 			auth_throttle_check(t, "alice", "10.0.0.1", now + retry - 1, &retry),
 			-EAGAIN);
@@ -339,7 +340,7 @@ static void test_throttle_per_address(void **state)
 		auth_throttle_failed(t, account, "192.0.2.7", now);
 	}
 	assert_int_equal(auth_throttle_check(t, "user9", "192.0.2.7", now, &retry), -EAGAIN);
-	assert_int_equal(retry, 1);
+	assert_int_equal(retry, 2);
 	/* the accounts themselves are not locked for other addresses */
 	assert_int_equal(auth_throttle_check(t, "user0", "192.0.2.8", now, &retry), 0);
 	/* a success on one account from that address does not clear the address */
@@ -361,7 +362,7 @@ static void test_throttle_success_resets_account(void **state)
 		auth_throttle_failed(t, "alice", remote, now);
 	}
 	assert_int_equal(auth_throttle_check(t, "alice", "203.0.113.1", now, &retry), -EAGAIN);
-	assert_int_equal(retry, 2);
+	assert_int_equal(retry, 4);
 	auth_throttle_succeeded(t, "alice", "203.0.113.1");
 	assert_int_equal(auth_throttle_check(t, "alice", "203.0.113.1", now, &retry), 0);
 	/* counting starts over */
