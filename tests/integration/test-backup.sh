@@ -349,7 +349,8 @@ crash_at backup-frozen POST /backups '{"server":"web1","tenant":"acme"}'
 rc=$?
 if [ $rc != 2 ]; then
 	after_crash backup-frozen
-	for fp in backup-snapshots-mounted backup-stored backup-recorded; do
+	for fp in backup-row-created backup-snapshots-taken backup-snapshots-mounted backup-stored \
+		backup-recorded; do
 		crash_at $fp POST /backups '{"server":"web1","tenant":"acme"}' && after_crash $fp
 	done
 	api GET "/backups?tenant=acme&server=web1"
@@ -358,7 +359,19 @@ if [ $rc != 2 ]; then
 		after_crash prune-manifests-removed
 	api GET "/backups?tenant=acme&server=web1"
 	expect_eq "after the prune crash only kept backups are listed" "$(jq -r '.[-1].id' <<<"$BODY")" "$KEEP"
+	crash_at gc-start POST /backup-stores/default/gc && after_crash gc-start
 	crash_at gc-swept POST /backup-stores/default/gc && after_crash gc-swept
+	crash_at backup-verified POST /backup-stores/default/verify && after_crash backup-verified
+	# a delete killed after the manifest went: reconcile drops the row at restart
+	api POST /backups '{"server":"web1","tenant":"acme"}'
+	wait_task "$(jf .task.id)" >/dev/null
+	api GET "/backups?tenant=acme&server=web1"
+	DOOMED=$(jq -r '.[-1].id' <<<"$BODY")
+	if crash_at backup-delete-manifest-gone DELETE "/backups/$DOOMED"; then
+		after_crash backup-delete-manifest-gone
+		api GET "/backups/$DOOMED"
+		expect_eq "a delete interrupted after its manifest went is finished at restart" "$STATUS" 404
+	fi
 	server_do web1 stop acme
 	crash_at restore-volume-written POST "/backups/$KEEP/restore" '{"target":"in-place"}' &&
 		after_crash restore-volume-written
