@@ -15,10 +15,13 @@
  * The cgroup namespace comes after the attach, so the container sees its own cgroup as "/".
  *
  * In the child, in this order: rprivate mount tree and the rootfs bound onto itself (host uid 0),
- * container root, /proc /sys /dev /run built inside the root fd (mounts.c), pivot_root, stdio,
- * every other fd close-on-exec and checked so, then the capability bounding set (caps.c),
- * no_new_privs and the seccomp filter compiled by the parent (seccomp.c), and execve: the runtime
- * itself never runs confined, and nothing runs between the filter and init.
+ * container root, /proc /sys /dev /run built inside the root fd (mounts.c), pivot_root, the
+ * finished tree locked (lock_mounts: a copy of the mount namespace made through a helper in a
+ * child user namespace, so that no mount can be unmounted, moved, bound without its children or
+ * made writable, even with CAP_SYS_ADMIN), stdio, every other fd close-on-exec and checked so,
+ * then the capability bounding set (caps.c), no_new_privs and the seccomp filter compiled by the
+ * parent (seccomp.c), and execve: the runtime itself never runs confined, and nothing runs
+ * between the filter and init.
  */
 #define LOG_DOMAIN "ct"
 

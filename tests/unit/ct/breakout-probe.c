@@ -150,6 +150,8 @@ static int do_syscalls(void)
 	SYS("quotactl", SYS_quotactl, 0, NULL, 0, NULL);
 	SYS("fanotify_init", SYS_fanotify_init, 0, 0);
 	SYS("acct", SYS_acct, "/nonexistent-acct");
+	/* SYSLOG_ACTION_SIZE_BUFFER: allowed to anyone where kernel.dmesg_restrict is 0 */
+	SYS("syslog", SYS_syslog, 10, NULL, 0);
 
 	errno = 0;
 	r = personality(ADDR_NO_RANDOMIZE);
