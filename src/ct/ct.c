@@ -348,7 +348,9 @@ static int idmapped_tree(pid_t child, const char *rootfs, bool idmap, uint64_t a
  * again owned by the container's user namespace (which owns its pid, net, uts, ipc and cgroup
  * namespaces too) while every mount in it stays locked. Nested mount namespaces (systemd's
  * services, unshare) copy the locks. The fd comes from the helper itself: we may not open its
- * /proc/PID/ns files (after setresuid we are not dumpable).
+ * /proc/PID/ns files (after setresuid we are not dumpable). A kernel that refuses nested user
+ * namespaces (Debian's kernel.unprivileged_userns_clone=0) fails the start here: a container
+ * never runs with an unlocked tree.
  */
 static int lock_mounts(struct carve_error *e)
 {
