@@ -303,10 +303,11 @@ static void do_mounts(void)
 	/* the kernel's host-wide meminfo, cpuinfo, ... under lxcfs's per-server views */
 	try_umount("unmask-lxcfs", lxcfs_views, sizeof(lxcfs_views) / sizeof(lxcfs_views[0]));
 	/* the server's own /proc, /sys, /dev and /run: umounting shows the rootfs's directories
-	 * (harmless) but is the runtime's tree all the same */
+	 * (harmless) but is the runtime's tree all the same; last, the root itself (under it: the
+	 * host's initial rootfs) */
 	{
-		static const char *const api[] = {"/proc/sys", "/dev/pts", "/dev/null", "/run",
-						  "/sys/fs/cgroup"};
+		static const char *const api[] = {"/proc/sys", "/dev/pts",	 "/dev/null",
+						  "/run",      "/sys/fs/cgroup", "/"};
 		try_umount("umount-api", api, sizeof(api) / sizeof(api[0]));
 	}
 

@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -252,6 +253,14 @@ static const char *const applets[] = {
 	"sh",	 "sleep", "cat",   "echo", "mknod", "head", "umount", "mount", "grep",
 	"touch", "ls",	  "mkdir", "wc",   "kill",  "rm",   "ip",     "dmesg", "usleep",
 };
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 /* One kind of server run through the monitor: the daemon's settings for it. */
 struct kind {
@@ -465,12 +474,13 @@ static int teardown(void **state)
 		(void)waitpid(pids[i], NULL, 0);
 	usleep(100 * 1000);
 	remove_cgroups();
-	if (lxcfs_pid > 0) {
-		(void)kill(lxcfs_pid, SIGTERM);
-		(void)waitpid(lxcfs_pid, NULL, 0);
-	}
+	/* detached first: a FUSE daemon killed under its mount leaves it answering ENOTCONN */
 	if (lxcfs_dir[0])
 		(void)umount2(lxcfs_dir, MNT_DETACH);
+	if (lxcfs_pid > 0) {
+		(void)kill(lxcfs_pid, SIGKILL);
+		(void)waitpid(lxcfs_pid, NULL, 0);
+	}
 	if (tmp[0])
 		rm_rf(tmp);
 	return 0;
@@ -696,6 +706,7 @@ static char *plain_lines(const char *raw)
 
 static void run_kind(const struct kind *k)
 {
+	long t0 = now_ms(), t_launch, t_hold, t_exit;
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct monitor_status st;
 	struct monitor_config cfg;
@@ -729,6 +740,7 @@ static void run_kind(const struct kind *k)
 	remember(init);
 	remember(mon);
 	assert_monitor_sealed(mon);
+	t_launch = now_ms();
 
 	/* release the probe, let it attack, look from the host while it holds */
 	snprintf(p, sizeof(p), "%s/tmp/go", root);
@@ -742,6 +754,7 @@ static void run_kind(const struct kind *k)
 		fail_msg("%s: the probe never reached its hold point:\n%s", k->name,
 			 raw ? raw : "");
 	}
+	t_hold = now_ms();
 	host_checks(k, root, init);
 	snprintf(p, sizeof(p), "%s/tmp/go2", root);
 	write_file(p, "", 0644);
@@ -749,9 +762,12 @@ static void run_kind(const struct kind *k)
 	if (monitor_wait(dir, 60000, &st, &err) < 0)
 		fail_msg("wait %s: %s", k->name, err.msg);
 	assert_true(st.exited);
+	t_exit = now_ms();
 	snprintf(p, sizeof(p), "%s/console.log", dir);
 	assert_int_equal(read_full_file(p, 1 << 20, &raw, NULL), 0);
 	console = plain_lines(raw);
+	fprintf(stderr, "%s: %ld ms (launch %ld, attacks %ld, host checks and exit %ld)\n", k->name,
+		t_exit - t0, t_launch - t0, t_hold - t_launch, t_exit - t_hold);
 	fprintf(stderr, "--- %s container: what the probe and the host saw ---%s", k->name,
 		console);
 	assert_verdicts(k, console);
