@@ -647,10 +647,17 @@ static void assert_verdicts(const struct kind *k, const char *console)
 		const char *end = strchrnul(line, '\n');
 		size_t len = (size_t)(end - line);
 
-		for (size_t v = 0; v < ELEMENTSOF(verdict_names); v++)
-			if (memmem(line, len, ": ", 2) &&
-			    memmem(line, len, verdict_names[v], strlen(verdict_names[v])))
+		const char *colon = memmem(line, len, ": ", 2);
+
+		/* "name: VERDICT" or "name: VERDICT (detail)" */
+		for (size_t v = 0; colon && v < ELEMENTSOF(verdict_names); v++) {
+			size_t vl = strlen(verdict_names[v]);
+			const char *w = colon + 2;
+
+			if ((size_t)(end - w) >= vl && strncmp(w, verdict_names[v], vl) == 0 &&
+			    (w + vl == end || w[vl] == ' '))
 				lines++;
+		}
 		if (memmem(line, len, ": ESCAPED", 9) || memmem(line, len, ": NOT-RUN", 9)) {
 			fprintf(stderr, "console:\n%s", console);
 			fail_msg("%s: %.*s", k->name, (int)len, line);
