@@ -23,7 +23,8 @@
 /* A system container (a full OS init): Docker's set plus CAP_NET_ADMIN (12), CAP_SYS_ADMIN (21)
  * and CAP_SYS_BOOT (22), which in the container's own user namespace let init mount its API
  * filesystems, set up its network namespace and halt (reboot(2) in a child pid namespace only
- * ends that namespace's init); the host's root is never mapped, so they reach nothing outside. */
+ * ends that namespace's init); the host's root is never mapped, so they reach nothing outside,
+ * and the runtime's own mounts are locked (ct.c, lock_mounts), so they cannot undo the masks. */
 #define CT_CAPS_SYSTEM \
 	(CT_CAPS_DEFAULT | (UINT64_C(1) << 12) | (UINT64_C(1) << 21) | (UINT64_C(1) << 22))
 /* CAP_NET_ADMIN, kept with ct_config.net_admin: it acts only on the container's own network

@@ -15,10 +15,13 @@
  * The cgroup namespace comes after the attach, so the container sees its own cgroup as "/".
  *
  * In the child, in this order: rprivate mount tree and the rootfs bound onto itself (host uid 0),
- * container root, /proc /sys /dev /run built inside the root fd (mounts.c), pivot_root, stdio,
- * every other fd close-on-exec and checked so, then the capability bounding set (caps.c),
- * no_new_privs and the seccomp filter compiled by the parent (seccomp.c), and execve: the runtime
- * itself never runs confined, and nothing runs between the filter and init.
+ * container root, /proc /sys /dev /run built inside the root fd (mounts.c), pivot_root, the
+ * finished tree locked (lock_mounts: a copy of the mount namespace made through a helper in a
+ * child user namespace, so that no mount can be unmounted, moved, bound without its children or
+ * made writable, even with CAP_SYS_ADMIN), stdio, every other fd close-on-exec and checked so,
+ * then the capability bounding set (caps.c), no_new_privs and the seccomp filter compiled by the
+ * parent (seccomp.c), and execve: the runtime itself never runs confined, and nothing runs
+ * between the filter and init.
  */
 #define LOG_DOMAIN "ct"
 
@@ -331,6 +334,63 @@ static int idmapped_tree(pid_t child, const char *rootfs, bool idmap, uint64_t a
 	return 0;
 }
 
+/*
+ * Lock the finished mount tree. The runtime built it in a mount namespace owned by the container's
+ * own user namespace, so none of its mounts is MNT_LOCKED: a root with CAP_SYS_ADMIN there (a
+ * system container) could umount or move the masks over /proc/keys or /sys/firmware and lxcfs's
+ * views, remount /sys read-write, bind /proc or /sys non-recursively (a copy without the masks),
+ * or mount a fresh proc or sysfs (the kernel allows that while no locked mount covers part of the
+ * existing one). The kernel locks every mount (MNT_LOCKED, and its read-only, nosuid, nodev,
+ * noexec and atime flags) when it copies a mount namespace into one owned by another user
+ * namespace. So: a helper clone()d into a new user namespace (a child of ours, with our owner,
+ * so we keep every capability over it) and a new mount namespace (the locked copy) sends us an
+ * fd of that namespace; we join it and unshare once more, so that init's mount namespace is
+ * again owned by the container's user namespace (which owns its pid, net, uts, ipc and cgroup
+ * namespaces too) while every mount in it stays locked. Nested mount namespaces (systemd's
+ * services, unshare) copy the locks. The fd comes from the helper itself: we may not open its
+ * /proc/PID/ns files (after setresuid we are not dumpable). A kernel that refuses nested user
+ * namespaces (Debian's kernel.unprivileged_userns_clone=0) fails the start here: a container
+ * never runs with an unlocked tree.
+ */
+static int lock_mounts(struct carve_error *e)
+{
+	int sock[2] = {-EBADF, -EBADF}, ns_fd = -EBADF;
+	size_t n_fds = 0;
+	pid_t helper;
+	char go = 0;
+	int r = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0)
+		return carve_err(e, -errno, "lock mounts: socketpair: %s", strerror(errno));
+	helper = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL,
+				NULL);
+	if (helper < 0) {
+		r = carve_err(e, -errno, "lock mounts: clone: %s", strerror(errno));
+		goto out;
+	}
+	if (helper == 0) {
+		int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+
+		_exit(fd >= 0 && send_go(sock[1], &fd, 1) == 0 ? 0 : 127);
+	}
+	sock[1] = safe_close(sock[1]);
+	if (recv_go(sock[0], &go, &ns_fd, 1, &n_fds) != 1 || go != 'G' || n_fds != 1)
+		r = carve_err(e, -EIO, "lock mounts: no namespace from the helper");
+	else if (setns(ns_fd, CLONE_NEWNS) < 0)
+		r = carve_err(e, -errno, "lock mounts: join the locked copy: %s", strerror(errno));
+	else if (unshare(CLONE_NEWNS) < 0)
+		r = carve_err(e, -errno, "lock mounts: unshare: %s", strerror(errno));
+	else if (chdir("/") < 0)
+		r = carve_err(e, -errno, "lock mounts: chdir /: %s", strerror(errno));
+	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+		;
+out:
+	safe_close(ns_fd);
+	safe_close(sock[0]);
+	safe_close(sock[1]);
+	return r;
+}
+
 struct child_params {
 	const struct ct_config *cfg;
 	const struct sock_fprog *seccomp;
@@ -414,6 +474,8 @@ _noreturn_ static void child_main(const struct child_params *p)
 	CHILD_TRY(efd, syscall(SYS_pivot_root, ".", "."), "pivot_root");
 	CHILD_TRY(efd, umount2(".", MNT_DETACH), "umount old root");
 	CHILD_TRY(efd, chdir("/"), "chdir /");
+	if (lock_mounts(&e) < 0)
+		child_fail_err(efd, &e);
 
 	if (stdio_fd < 3) {
 		stdio_fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);

@@ -64,7 +64,10 @@ struct ct_config {
 /*
  * Start init as described; *ret_pid is its host pid. Init starts with a private mount tree (masked
  * and read-only /proc paths as runc's defaults, every path resolved inside the root; a rootfs whose
- * /proc, /sys, /dev or /run is a symlink is refused), Docker's default capability bounding set,
+ * /proc, /sys, /dev or /run is a symlink is refused) in which every mount is locked (MNT_LOCKED
+ * with its flags, as in a namespace copied from a more privileged one: a system container's
+ * CAP_SYS_ADMIN cannot unmask, move, remount read-write or bind around them, nor mount a fresh
+ * proc or sysfs), Docker's default capability bounding set (CT_CAPS_SYSTEM with system),
  * no_new_privs, a seccomp deny-list (ct-internal.h) and only fds 0, 1 and 2.
  */
 int ct_spawn(const struct ct_config *cfg, pid_t *ret_pid, struct carve_error *err);

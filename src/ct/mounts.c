@@ -10,6 +10,10 @@
  * Masked and read-only paths follow runc's defaults. A read-only bind is remounted keeping the
  * flags the mount already had (in a user namespace nosuid/nodev/noexec may be locked, and a
  * remount that drops them fails with EPERM).
+ *
+ * These mounts are made in a mount namespace owned by the container's user namespace, so by
+ * themselves they are not locked: a root with CAP_SYS_ADMIN there could take them off again.
+ * ct.c locks the whole tree after pivot_root (lock_mounts), before anything of the tenant runs.
  */
 #define LOG_DOMAIN "ct"
 

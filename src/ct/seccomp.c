@@ -69,6 +69,7 @@ static const char *const denied_syscalls[] = {
 	"swapon",
 	"_sysctl",
 	"sysfs",
+	"syslog", /* the host's kernel log, where kernel.dmesg_restrict is 0 (Docker: CAP_SYSLOG) */
 	"uselib",
 	"userfaultfd",
 	"ustat",

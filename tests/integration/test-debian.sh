@@ -118,6 +118,24 @@ done
 expect_match "systemd reached running or degraded" "$state" "^(running|degraded)$"
 [ "$state" = degraded ] && "$CARVE" exec deb1 --tenant acme -- systemctl --failed --no-legend >&2
 expect_eq "init is systemd" "$("$CARVE" exec deb1 --tenant acme -- cat /proc/1/comm)" systemd
+# the runtime's mount tree is locked (src/ct/ct.c, lock_mounts): root with CAP_SYS_ADMIN in the
+# server's user namespace takes no mask or lxcfs view off and mounts no fresh proc, while
+# systemd's sandboxing (a private mount namespace, ProtectProc's own proc) still works
+"$CARVE" exec deb1 --tenant acme -- sh -c 'umount /proc/keys || umount -l /proc/keys ||
+	umount /proc/meminfo || mount -t proc proc /mnt || mount --bind /proc /mnt' >/dev/null 2>&1
+check "the masks and lxcfs's views stay locked under systemd" [ $? != 0 ]
+# (no D-Bus in minbase: systemd-run and systemctl talk to systemd's private socket, no --wait)
+"$CARVE" exec deb1 --tenant acme -- systemd-run --quiet --unit=carve-sandbox \
+	-p RemainAfterExit=yes -p PrivateTmp=yes -p ProtectProc=invisible -p ProcSubset=pid \
+	-p ProtectKernelTunables=yes -p ProtectSystem=strict true >&2
+for _ in $(seq 1 50); do
+	sandbox=$("$CARVE" exec deb1 --tenant acme -- systemctl is-active carve-sandbox 2>/dev/null)
+	case "$sandbox" in active | failed) break ;; esac
+	sleep 0.1
+done
+[ "$sandbox" = active ] ||
+	"$CARVE" exec deb1 --tenant acme -- systemctl status --no-pager carve-sandbox >&2
+expect_eq "a sandboxed systemd service runs in the locked tree" "$sandbox" active
 expect_eq "nproc = 1 vCPU" "$("$CARVE" exec deb1 --tenant acme -- nproc)" 1
 expect_eq "/proc/cpuinfo lists 1 CPU" \
 	"$("$CARVE" exec deb1 --tenant acme -- grep -c ^processor /proc/cpuinfo)" 1
