@@ -462,8 +462,9 @@ static const char *parent_of(const char *rel, char *buf, size_t len)
 }
 
 /* v1 cpuset cgroups start with no CPUs and no memory nodes (nothing can join them): copy the
- * parent's where rel has none. A tree without cpuset files at the parent (a fake tree) is left
- * alone. */
+ * parent's where rel has none. A parent that is itself still empty (just made by someone else
+ * who has not filled it yet) is filled first from its own parent, up the tree. A tree without
+ * cpuset files at the parent (a fake tree) is left alone. */
 static int v1_cpuset_inherit(struct cgroup_manager *m, const char *dir, const char *rel,
 			     struct carve_error *err)
 {
@@ -474,7 +475,16 @@ static int v1_cpuset_inherit(struct cgroup_manager *m, const char *dir, const ch
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		cleanup_free char *pv = NULL, *v = NULL;
 
-		if (cg_read(dir, parent, files[i], &pv) < 0 || !pv[strspn(pv, " \n")])
+		if (cg_read(dir, parent, files[i], &pv) < 0)
+			continue;
+		if (!pv[strspn(pv, " \n")] && !streq(parent, ".")) {
+			free(pv);
+			pv = NULL;
+			if (v1_cpuset_inherit(m, dir, parent, err) < 0 ||
+			    cg_read(dir, parent, files[i], &pv) < 0)
+				return err ? err->code : -EIO;
+		}
+		if (!pv[strspn(pv, " \n")])
 			continue;
 		if (cg_read(dir, rel, files[i], &v) == 0 && v[strspn(v, " \n")])
 			continue;
