@@ -399,7 +399,7 @@ static const struct cli_option create_options[] = {
 	{"kind", 'k', "KIND", "container (default) or vm"},
 	{"machine", 0, "MACHINE",
 	 "vm: q35 (default; firmware, PCI devices) or microvm (direct kernel boot templates only; "
-	 "virtio-mmio devices, boots faster)"},
+	 "no firmware, virtio-mmio devices)"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
 	{"network", 'n', "NET[,ip=A][,dhcp]",
 	 "an interface on network NET (repeatable: eth0, eth1, ...); ip= a fixed address, dhcp: "
