@@ -187,6 +187,11 @@ api POST /servers/mvm/snapshots?tenant=acme '{"name":"m1"}'
 expect_eq "a snapshot of the running microvm" "$(wait_task "$(jf .task.id)")" succeeded
 expect_eq "  ... holds the guest's write" \
 	"$(head -c 64 "$T/state/pools/default/snapshots/$mid/m1.raw" | tr -d '\0' | head -n1)" "CARVE-DISK-OK $mid"
+api POST /servers/mvm/snapshots/m1/clone?tenant=acme '{"name":"mvm2"}'
+expect_eq "a clone of it" "$(wait_task "$(jf .task.id)")" succeeded
+expect_eq "  ... is a microvm too" "$(server_field mvm2 .machine)" microvm
+api DELETE /servers/mvm2?tenant=acme
+wait_task "$(jf .task.id)" >/dev/null
 
 # kill -9 carved: the VM keeps running; a new carved finds it running and can stop it.
 kill -9 "$CARVED_PID"
