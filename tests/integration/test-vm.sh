@@ -105,6 +105,8 @@ expect_eq "mvm running" "$(server_field mvm .state)" running
 mkfifo "$T/mvm.in"
 timeout 300 "$CARVE" console mvm <>"$T/mvm.in" >"$T/mvm.out" 2>&1 &
 mcon=$!
+# the console client goes too when the test ends early
+trap '[ -n "${mcon:-}" ] && kill "$mcon" 2>/dev/null; cleanup' EXIT
 qpid=$(server_field vm1 .init_pid)
 check "the server's init is QEMU" grep -q qemu-system /proc/"$qpid"/cmdline
 vm_uid=$(server_field vm1 .vm_uid)
