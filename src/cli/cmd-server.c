@@ -19,6 +19,7 @@ static const struct cli_column server_fields[] = {
 	{"id", "id"},
 	{"tenant", "tenant"},
 	{"kind", "kind"},
+	{"machine", "machine"},
 	{"template", "template"},
 	{"state", "state"},
 	{"state_reason", "state_reason"},
@@ -185,7 +186,7 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 	struct carve_error err = CARVE_ERROR_INIT;
 	const char *name = a->pos[0], *template = cli_args_get(a, "template"),
 		   *kind = cli_args_get(a, "kind"), *tenant = cli_args_get(a, "tenant"),
-		   *pool = cli_args_get(a, "pool");
+		   *pool = cli_args_get(a, "pool"), *machine = cli_args_get(a, "machine");
 	bool no_wait = cli_args_has(a, "no-wait");
 	json_t *body, *answer = NULL;
 	int ex;
@@ -206,6 +207,11 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 				"server '%s': kind '%.32s': use container or vm", name, kind);
 		return cli_invalid(cli, &err);
 	}
+	if (machine && !streq(machine, "q35") && !streq(machine, "microvm")) {
+		carve_err_field(&err, -EINVAL, "machine",
+				"server '%s': machine '%.32s': use q35 or microvm", name, machine);
+		return cli_invalid(cli, &err);
+	}
 	if (pool && cli_check_name("pool", pool, &err) < 0) {
 		carve_err_prefix(&err, "server '%s'", name);
 		return cli_invalid(cli, &err);
@@ -221,6 +227,8 @@ static int run_create(struct cli *cli, const struct cli_args *a)
 			json_object_set_new(body, "tenant", json_string(tenant));
 		if (pool)
 			json_object_set_new(body, "pool", json_string(pool));
+		if (machine)
+			json_object_set_new(body, "machine", json_string(machine));
 		if (cli_request(cli, "POST", "/servers", body, &answer, &err) < 0)
 			ex = cli_fail_object(cli, &err, "server", name);
 	}
@@ -389,6 +397,9 @@ static const struct cli_option create_options[] = {
 	{"io-read-iops", 0, "N", "disk read operations per second (0: unlimited)"},
 	{"io-write-iops", 0, "N", "disk write operations per second (0: unlimited)"},
 	{"kind", 'k', "KIND", "container (default) or vm"},
+	{"machine", 0, "MACHINE",
+	 "vm: q35 (default; firmware, PCI devices) or microvm (direct kernel boot templates only; "
+	 "no firmware, virtio-mmio devices)"},
 	{"tenant", 't', "TENANT", "create for this tenant (admin)"},
 	{"network", 'n', "NET[,ip=A][,dhcp]",
 	 "an interface on network NET (repeatable: eth0, eth1, ...); ip= a fixed address, dhcp: "
@@ -431,11 +442,13 @@ const struct cli_group cli_group_server = {
 		 list_options, 0, 0, run_list},
 		{"create",
 		 "NAME --template T [--vcpus N] [--memory SIZE] [--disk SIZE] [--pool P] [--kind KIND] "
-		 "[--network NET[,ip=A][,dhcp]]... [--bandwidth RATE] [--no-wait]",
+		 "[--machine q35|microvm] [--network NET[,ip=A][,dhcp]]... [--bandwidth RATE] "
+		 "[--no-wait]",
 		 "create a server and wait until it is provisioned",
 		 "Sizes take K, M, G, T suffixes (binary: 1G = 1024M).\n"
 		 "Example:\n  carve server create web1 --template debian-12 --vcpus 2 --memory 1G "
-		 "--disk 10G",
+		 "--disk 10G\n  carve server create vm1 --template busybox-vm --kind vm --machine "
+		 "microvm --memory 256M",
 		 create_options, 1, 1, run_create},
 		{"show", "NAME", "show a server", "Example:\n  carve server show web1",
 		 show_options, 1, 1, run_show},

@@ -493,6 +493,13 @@ static int new_server_from_backup(struct daemon *d, const struct db_backup *b, c
 	ret->vcpus = (uint32_t)json_integer_value(json_object_get(cfg, "vcpus"));
 	ret->memory = (uint64_t)json_integer_value(json_object_get(cfg, "memory"));
 	ret->disk = (uint64_t)json_integer_value(json_object_get(cfg, "disk"));
+	/* backups from before the machine setting hold none: q35 */
+	if (streq(b->kind, "vm")) {
+		const char *m = json_string_value(json_object_get(cfg, "machine"));
+
+		strscpy(ret->machine, m && streq(m, "microvm") ? "microvm" : "q35",
+			sizeof(ret->machine));
+	}
 	strscpy(ret->pool, pool_name, sizeof(ret->pool));
 	ret->state = DB_SERVER_CREATING;
 	r = db_server_create(d->db, ret, err);

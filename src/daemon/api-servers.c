@@ -185,6 +185,22 @@ static int get_cloud_init(json_t *body, const char *server, const char *kind, ch
 	return *ret ? 0 : carve_err(err, -ENOMEM, "out of memory");
 }
 
+/* "machine": QEMU's machine type of a VM, q35 (firmware, PCI) or microvm (direct kernel boot,
+ * virtio-mmio, no firmware). */
+static int get_machine(const char *machine, const char *server, const char *kind, char *ret,
+		       size_t n, struct carve_error *err)
+{
+	if (!streq(kind, "vm"))
+		return carve_err_field(err, -EINVAL, "machine",
+				       "server '%s': machine: only for kind vm", server);
+	if (vm_machine_from_string(machine) < 0)
+		return carve_err_field(err, -EINVAL, "machine",
+				       "server '%s': machine '%.16s': use q35 or microvm", server,
+				       machine);
+	strscpy(ret, machine, n);
+	return 0;
+}
+
 static void respond_task(struct daemon *d, struct http_response *resp, const struct db_server *s,
 			 const struct db_task *t)
 {
@@ -258,30 +274,19 @@ static bool qemu_available(void)
 void api_servers_create(struct daemon *d, const struct caller *c, struct http_request *req,
 			struct http_response *resp)
 {
-	static const char *const fields[] = {"name",
-					     "template",
-					     "vcpus",
-					     "memory",
-					     "disk",
-					     "pool",
-					     "kind",
-					     "tenant",
-					     "pids_max",
-					     "io_read_bps",
-					     "io_write_bps",
-					     "io_read_iops",
-					     "io_write_iops",
-					     "networks",
-					     "bandwidth",
-					     "cloud_init",
-					     NULL};
+	static const char *const fields[] = {"name",	      "template",     "vcpus",
+					     "memory",	      "disk",	      "pool",
+					     "kind",	      "tenant",	      "pids_max",
+					     "io_read_bps",   "io_write_bps", "io_read_iops",
+					     "io_write_iops", "networks",     "bandwidth",
+					     "cloud_init",    "machine",      NULL};
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_tenant_freep) struct db_tenant *t = NULL;
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
 	cleanup_json json_t *body = NULL;
 	const char *name = NULL, *template = NULL, *kind = "container", *tenant = NULL;
-	const char *pool_name = "default";
+	const char *pool_name = "default", *machine = NULL;
 	struct storage_pool *pool = d->pool;
 	struct db_server s = {0};
 	cleanup_free char *ci = NULL;
@@ -302,6 +307,7 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 	    json_get_string(body, "kind", false, 16, &kind, &err) < 0 ||
 	    json_get_string(body, "tenant", false, CARVE_NAME_MAX + 1, &tenant, &err) < 0 ||
 	    json_get_string(body, "pool", false, CARVE_NAME_MAX + 1, &pool_name, &err) < 0 ||
+	    json_get_string(body, "machine", false, 16, &machine, &err) < 0 ||
 	    get_vcpus(body, name, &s.vcpus, &err) < 0 ||
 	    get_size(body, "memory", name, MEMORY_MIN, MEMORY_MAX, &s.memory, &err) < 0 ||
 	    get_size(body, "disk", name, DISK_MIN, DISK_MAX, &s.disk, &err) < 0) {
@@ -330,6 +336,10 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 				    name, QEMU_BINARY);
 		return;
 	}
+	if (machine && get_machine(machine, name, kind, s.machine, sizeof(s.machine), &err) < 0)
+		return api_fail(resp, &err);
+	if (streq(kind, "vm") && !machine)
+		strscpy(s.machine, "q35", sizeof(s.machine));
 	if (json_object_get(body, "cloud_init") && get_cloud_init(body, name, kind, &ci, &err) < 0)
 		return api_fail(resp, &err);
 	s.cloud_init = ci;
@@ -349,6 +359,15 @@ void api_servers_create(struct daemon *d, const struct caller *c, struct http_re
 		http_response_error(resp, 422, "template",
 				    "server '%s': template '%s' is for kind %s, not %s", name,
 				    tpl->name, tpl->kind, kind);
+		return;
+	}
+	/* vm templates: rootfs_path is the kernel; an image template has none and boots its
+	 * disk through q35's firmware, which microvm does not have */
+	if (streq(s.machine, "microvm") && (!tpl->rootfs_path || !tpl->rootfs_path[0])) {
+		http_response_error(resp, 422, "machine",
+				    "server '%s': machine 'microvm' boots a kernel directly; "
+				    "template '%s' is a disk image that needs firmware: use q35",
+				    name, tpl->name);
 		return;
 	}
 

@@ -209,6 +209,7 @@ void api_snapshots_clone(struct daemon *d, const struct caller *c, struct http_r
 	n.memory = s->memory;
 	n.disk = snap->size;
 	n.cloud_init = s->cloud_init;
+	strscpy(n.machine, s->machine, sizeof(n.machine));
 	strscpy(n.pool, s->pool, sizeof(n.pool)); /* reflinks never cross filesystems */
 	n.state = DB_SERVER_CREATING;
 	r = db_server_create(d->db, &n, &err);

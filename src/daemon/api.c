@@ -432,8 +432,10 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 
 	if (!j)
 		return NULL;
-	if (streq(s->kind, "vm"))
+	if (streq(s->kind, "vm")) {
 		json_object_set_new(j, "vm_uid", json_integer((json_int_t)daemon_vm_uid(d, s)));
+		json_object_set_new(j, "machine", json_string(s->machine[0] ? s->machine : "q35"));
+	}
 	if (s->cloud_init) {
 		/* the password hash is not shown back, only that one is set */
 		json_t *ci = json_loads(s->cloud_init, 0, NULL);

@@ -271,11 +271,12 @@ static json_t *server_config_json(struct daemon *d, const struct db_server *s, c
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
 
 	(void)db_template_get_by_id(d->db, s->template_id, &tpl, NULL);
-	return json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s, s:o}", "name", s->name, "kind",
-			 s->kind, "template_id", s->template_id, "template", tpl ? tpl->name : NULL,
-			 "vcpus", (int)s->vcpus, "memory", (json_int_t)s->memory, "disk",
-			 (json_int_t)s->disk, "pool", s->pool[0] ? s->pool : "default", "volumes",
-			 volumes_json(v, n));
+	return json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s, s:o, s:s?}", "name", s->name,
+			 "kind", s->kind, "template_id", s->template_id, "template",
+			 tpl ? tpl->name : NULL, "vcpus", (int)s->vcpus, "memory",
+			 (json_int_t)s->memory, "disk", (json_int_t)s->disk, "pool",
+			 s->pool[0] ? s->pool : "default", "volumes", volumes_json(v, n), "machine",
+			 s->machine[0] ? s->machine : NULL);
 }
 
 /* Where snapshots are mounted read-only for the file index: <run>/backup-mnt/<row>/<volume>. */

@@ -579,6 +579,7 @@ static int do_start(struct daemon *d, struct task_ctx *ctx, const char *id, stru
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 carve.token=%s", s->id);
 		cfg.kind = "vm";
 		cfg.vm_uid = daemon_vm_uid(d, s);
+		cfg.machine = s->machine[0] ? s->machine : "q35";
 		if (s->cloud_init) {
 			r = build_seed(s, dir, cfg.vm_uid, seed, sizeof(seed), err);
 			if (r < 0)

@@ -15,7 +15,7 @@
 #define SERVER_COLUMNS                                                                      \
 	"id, name, tenant_id, template_id, kind, vcpus, memory, state, state_reason, pid, " \
 	"monitor_pid, created_at, updated_at, disk, pool, pids_max, io_read_bps, "          \
-	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot, cloud_init"
+	"io_write_bps, io_read_iops, io_write_iops, vm_uid_slot, cloud_init, machine"
 
 static int server_row(sqlite3_stmt *st, void **ret)
 {
@@ -52,6 +52,10 @@ static int server_row(sqlite3_stmt *st, void **ret)
 		db_server_free(s);
 		return -ENOMEM;
 	}
+	column_copy(st, 22, s->machine, sizeof(s->machine));
+	/* rows from before migration 10 are q35 VMs */
+	if (!s->machine[0] && streq(s->kind, "vm"))
+		strscpy(s->machine, "q35", sizeof(s->machine));
 	*ret = s;
 	return 0;
 }
@@ -68,6 +72,8 @@ static int server_check(const struct db_server *s, struct carve_error *err)
 	r = check_fits(s->name, sizeof(s->name), "server name", err);
 	if (r >= 0)
 		r = check_fits(s->kind, sizeof(s->kind), "server kind", err);
+	if (r >= 0)
+		r = check_fits(s->machine, sizeof(s->machine), "server machine", err);
 	if (r < 0)
 		return r;
 	if (!db_server_state_to_string(s->state))
@@ -106,7 +112,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 		       "CASE WHEN ?21 THEN (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM servers "
 		       "WHERE vm_uid_slot = 0) THEN 0 ELSE (SELECT min(a.vm_uid_slot + 1) FROM "
 		       "servers a WHERE a.vm_uid_slot IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END, ?22) "
+		       "servers b WHERE b.vm_uid_slot = a.vm_uid_slot + 1)) END) END, ?22, ?23) "
 		       "RETURNING vm_uid_slot",
 		       &st, err);
 	if (r < 0)
@@ -132,7 +138,7 @@ int db_server_create(struct db *db, struct db_server *s, struct carve_error *err
 	sqlite3_bind_int64(st, 19, (int64_t)s->io.read_iops);
 	sqlite3_bind_int64(st, 20, (int64_t)s->io.write_iops);
 	sqlite3_bind_int(st, 21, streq(s->kind, "vm"));
-	if (bind_text(st, 22, s->cloud_init) < 0)
+	if (bind_text(st, 22, s->cloud_init) < 0 || bind_text_or_null(st, 23, s->machine) < 0)
 		return -ENOMEM;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {

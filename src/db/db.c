@@ -258,6 +258,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN max_ports INTEGER;",
 	/* 9: a VM's cloud-init settings (JSON), given to the guest as a NoCloud seed */
 	"ALTER TABLE servers ADD COLUMN cloud_init TEXT;",
+	/* 10: a VM's QEMU machine type ("q35", "microvm"; NULL: q35) */
+	"ALTER TABLE servers ADD COLUMN machine TEXT;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

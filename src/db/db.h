@@ -198,6 +198,7 @@ struct db_server {
 	int64_t vm_uid_slot; /* kind vm: its QEMU's uid is the daemon's vm uid base + this; else -1
 			      */
 	char *cloud_init; /* kind vm: {"user","password_hash","ssh_keys"} for its seed, or NULL */
+	char machine[16]; /* kind vm: QEMU's machine type, "q35" or "microvm"; "" otherwise */
 	enum db_server_state state;
 	char *state_reason; /* why it is in error, or how it last stopped; may be NULL */
 	int64_t pid; /* host pid of the container's init while running, else 0 */

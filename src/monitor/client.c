@@ -435,6 +435,9 @@ static int write_config(const char *dir, const struct monitor_config *cfg, struc
 			return carve_err(err, -ENOMEM, "out of memory");
 		if (cfg->seed && json_object_set_new(o, "seed", json_string(cfg->seed)) < 0)
 			return carve_err(err, -ENOMEM, "out of memory");
+		if (json_object_set_new(o, "machine",
+					json_string(cfg->machine ? cfg->machine : "q35")) < 0)
+			return carve_err(err, -ENOMEM, "out of memory");
 	}
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!s)

@@ -684,6 +684,12 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	}
 	if (vc.vcpus == 0)
 		vc.vcpus = 1;
+	if (*cfg_string(m->config, "machine")) {
+		vc.machine = vm_machine_from_string(cfg_string(m->config, "machine"));
+		if (vc.machine < 0)
+			return carve_err_field(err, -EINVAL, "machine", "vm: machine '%s': unknown",
+					       cfg_string(m->config, "machine"));
+	}
 	if (uid < 65536)
 		return carve_err_field(err, -EINVAL, "vm_uid",
 				       "vm: uid %u: not an unprivileged uid", (unsigned)uid);
@@ -734,8 +740,8 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 		r = vm_status(q, &st, err);
 	if (r < 0)
 		goto kill;
-	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %zu data disks)", m->server_name,
-		 (int)m->init_pid, (unsigned)uid, st.status,
+	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %s, %zu data disks)", m->server_name,
+		 (int)m->init_pid, (unsigned)uid, vm_machine_to_string(vc.machine), st.status,
 		 vd[0].writeback ? "cache=writeback" : "cache=none", n_data);
 	return 0;
 kill:

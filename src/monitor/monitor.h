@@ -73,6 +73,9 @@ struct monitor_config {
 	 */
 	const char *kind;
 	uint32_t vm_uid;
+	/* QEMU's machine type: "q35" (NULL: q35) or "microvm" (direct kernel boot only; its
+	 * devices are virtio-mmio, its power button the ACPI GED) */
+	const char *machine;
 	/* a VM's data volumes (raw files), in device order: /dev/vdb, /dev/vdc, ... */
 	const char *const *data_disks;
 	size_t n_data_disks;

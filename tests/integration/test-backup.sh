@@ -256,7 +256,8 @@ expect_eq "a store holding backups is not removed (409)" "$STATUS" 409
 # --- a VM: its vCPUs stopped over QMP around the snapshot ------------------------------------
 api GET /templates/busybox-vm
 if [ "$STATUS" = 200 ] && command -v qemu-system-x86_64 >/dev/null; then
-	api POST /servers '{"name":"vm1","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M"}'
+	# a microvm: the backup keeps the machine, the restore brings it back
+	api POST /servers '{"name":"vm1","template":"busybox-vm","tenant":"acme","kind":"vm","memory":"128M","machine":"microvm"}'
 	expect_eq "create vm1" "$(wait_task "$(jf .task.id)")" succeeded
 	VM1=$(server_field vm1 .id acme)
 	api POST /volumes '{"name":"vmdata","size":"64M","tenant":"acme"}'
@@ -279,8 +280,11 @@ if [ "$STATUS" = 200 ] && command -v qemu-system-x86_64 >/dev/null; then
 	api GET "/volumes/vm2-vmdata?tenant=acme"
 	expect_eq "and its data disk too" \
 		"$(sha256sum <"$POOL/volumes/$(jf .id).raw" | cut -d' ' -f1)" "$VMD_SUM"
+	expect_eq "the restored VM keeps its machine" "$(server_field vm2 .machine acme)" microvm
 	server_do vm2 start acme
 	expect_eq "the restored VM starts" "$(server_field vm2 .state acme)" running
+	expect_match "  ... as a microvm" "$(tr '\0' ' ' <"/proc/$(server_field vm2 .init_pid acme)/cmdline")" \
+		"-machine microvm"
 	for v in vm1 vm2; do
 		server_do $v stop acme
 		api DELETE "/servers/$v?tenant=acme"

@@ -292,6 +292,22 @@ if [ -n "$HAVE_VM" ]; then
 	expect_match "  ... given to QEMU with the guest's MAC" "$(tr '\0' ' ' <"/proc/$qpid/cmdline")" \
 		"-netdev tap,id=net0,fd=[0-9]+ -device virtio-net-pci,netdev=net0,mac=$VM_MAC"
 	check "  ... and QEMU holds it (carrier)" sh -c "ip netns exec $NS_H ip -o link show $VM_TAP | grep -q LOWER_UP"
+	# a microvm's interface is the same tap, on virtio-mmio
+	api POST /servers '{"name":"vm2","template":"busybox-vm","kind":"vm","machine":"microvm","memory":"128M","networks":[{"network":"lan"}]}' "$TA"
+	[ "$STATUS" = 202 ] && [ "$(wait_task "$(jf .task.id)" "$TA")" = succeeded ] || fail "create vm2: $BODY"
+	api GET /servers/vm2/interfaces "" "$TA"
+	VM2_TAP=$(jf '.[0].host_interface')
+	VM2_MAC=$(jf '.[0].mac')
+	server_do vm2 start "" "$TA"
+	q2=$(server_field vm2 .init_pid acme)
+	expect_match "a microvm's tap is given to QEMU as a virtio-mmio NIC" \
+		"$(tr '\0' ' ' <"/proc/$q2/cmdline")" \
+		"-netdev tap,id=net0,fd=[0-9]+ -device virtio-net-device,netdev=net0,mac=$VM2_MAC"
+	check "  ... and QEMU holds it (carrier)" sh -c "ip netns exec $NS_H ip -o link show $VM2_TAP | grep -q LOWER_UP"
+	server_do vm2 stop "" "$TA"
+	api DELETE /servers/vm2 "" "$TA"
+	wait_task "$(jf .task.id)" "$TA" >/dev/null
+	check "  ... and deleting it removes its tap" not inh ip link show "$VM2_TAP"
 else
 	log "skip: VM interfaces (no qemu-system-x86_64 or no VM assets in $CARVE_VM_ASSETS)"
 fi

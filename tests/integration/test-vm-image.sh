@@ -68,6 +68,10 @@ expect_eq "the volume is the image converted to raw" \
 check "  ... byte for byte" cmp -s "$img" "$T/state/pools/default/volumes/template-cloudy.raw"
 
 mk_tenant acme
+api POST /servers '{"name":"m0","template":"cloudy","tenant":"acme","kind":"vm","machine":"microvm"}'
+expect_eq "microvm for a disk-image template (needs firmware): 422 naming machine" \
+	"$STATUS/$(jf .error.field)" 422/machine
+expect_match "  ... saying why" "$(jf .error.message)" "firmware"
 hash='$6$saltsalt$3ki2cK3mJfzM3NCnpDxbgZLxVSfXbPgQmv5YhY7cyGsQ.5nbqSgW4b7vEdv4dxgJW8H2J0Z1cJe9rX1dWr2zK0'
 key='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop'
 api POST /servers "{\"name\":\"c1\",\"template\":\"busybox\",\"tenant\":\"acme\",\"cloud_init\":{\"user\":\"alice\"}}"

@@ -2,8 +2,11 @@
 # A server of kind "vm": QEMU (TCG here) boots the busybox-vm template's kernel and initramfs
 # under the per-server monitor, as an unprivileged uid, with the server's raw volume as its disk.
 # Its serial console is the server console; stop is an ACPI powerdown; it survives kill -9 of
-# carved like a container. Skips without QEMU or without the VM assets (scripts/vm-assets.sh
-# builds them from Debian's mirror in a few seconds; this test tries it once).
+# carved like a container. A second VM, machine microvm (virtio-mmio, no firmware), boots beside
+# it with a data volume: its markers are read through `carve console`, and it survives kill -9
+# of carved and stops on its (GED) power button. Skips without QEMU or without the VM assets
+# (scripts/vm-assets.sh builds them from Debian's mirror in a few seconds; this test tries it
+# once).
 if ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "SKIP: qemu-system-x86_64 is not installed"
 	exit 77
@@ -59,6 +62,29 @@ expect_eq "vm3 reuses vm2's uid" "$(server_field vm3 .vm_uid)" "$uid2"
 api DELETE /servers/vm3?tenant=acme
 wait_task "$(jf .task.id)" >/dev/null
 
+# machine: q35 (default) or microvm, for VMs only
+expect_eq "vm1 is a q35 VM (the default)" "$(server_field vm1 .machine)" q35
+api POST /servers '{"name":"m0","template":"busybox-vm","tenant":"acme","kind":"vm","machine":"pc"}'
+expect_eq "an unknown machine: 400 naming it" "$STATUS/$(jf .error.field)" 400/machine
+api POST /servers '{"name":"m0","template":"busybox","tenant":"acme","machine":"microvm"}'
+expect_eq "a machine for a container: 400 naming it" "$STATUS/$(jf .error.field)" 400/machine
+api POST /servers '{"name":"m0","template":"busybox-vm","tenant":"acme","kind":"vm","machine":7}'
+expect_eq "a machine that is no string: 400 naming it" "$STATUS/$(jf .error.field)" 400/machine
+out=$("$CARVE" server create m0 --template busybox-vm --kind vm --machine virt --tenant acme 2>&1)
+check "carve server create --machine virt fails" test $? != 0
+expect_match "  ... naming the field" "$out" "machine"
+check "nothing was created by the refused requests" bash -c "! '$CARVE' server show m0 --tenant acme >/dev/null 2>&1"
+out=$("$CARVE" --json server create mvm --template busybox-vm --kind vm --machine microvm \
+	--memory 128M --tenant acme 2>&1)
+check "carve server create --machine microvm ($out)" test $? = 0
+expect_eq "mvm is a microvm" "$(server_field mvm .machine)" microvm
+mid=$(server_field mvm .id)
+mdisk="$T/state/pools/default/volumes/$mid.raw"
+api POST /volumes '{"name":"mdata","size":"64M","tenant":"acme"}'
+expect_eq "create a data volume for mvm" "$STATUS" 201
+api POST /volumes/mdata/attach?tenant=acme '{"server":"mvm"}'
+expect_eq "a data volume for mvm, its /dev/vdb" "$STATUS/$(jf .path)" 200//dev/vdb
+
 # a data volume: the VM sees it as its next virtio disk, never mounted on the host
 api POST /volumes '{"name":"vmdata","size":"96M","tenant":"acme"}'
 expect_eq "create a data volume" "$STATUS" 201
@@ -72,6 +98,15 @@ mk_server web1 acme
 server_do web1 start
 server_do vm1 start
 expect_eq "vm1 running" "$(server_field vm1 .state)" running
+# mvm boots beside it; its console is read through carved's console API (carve console), the
+# client's stdin a fifo held open so that it never sees EOF
+server_do mvm start
+expect_eq "mvm running" "$(server_field mvm .state)" running
+mkfifo "$T/mvm.in"
+timeout 300 "$CARVE" console mvm <>"$T/mvm.in" >"$T/mvm.out" 2>&1 &
+mcon=$!
+# the console client goes too when the test ends early
+trap '[ -n "${mcon:-}" ] && kill "$mcon" 2>/dev/null; cleanup' EXIT
 qpid=$(server_field vm1 .init_pid)
 check "the server's init is QEMU" grep -q qemu-system /proc/"$qpid"/cmdline
 vm_uid=$(server_field vm1 .vm_uid)
@@ -131,6 +166,35 @@ rc=$?
 check "carve exec fails for a VM" test "$rc" != 0
 expect_match "with a clear message" "$out" "not available for VMs"
 
+# wait_file FILE MARKER SECONDS: until FILE holds MARKER
+wait_file() {
+	for _ in $(seq 1 $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mqpid=$(server_field mvm .init_pid)
+mcmd=$(tr '\0' ' ' <"/proc/$mqpid/cmdline")
+expect_match "mvm's QEMU is a microvm with ACPI for its power button" "$mcmd" "-machine microvm,acpi=on"
+expect_match "  ... its disks on virtio-mmio" "$mcmd" "-device virtio-blk-device,drive=disk0,.* -device virtio-blk-device,drive=disk1"
+[ -c /dev/kvm ] || expect_match "  ... tsc_early_khz on the kernel command line under TCG" "$mcmd" "tsc_early_khz=[0-9]+"
+check "mvm reaches userspace: CARVE-VM-READY through carve console" \
+	wait_file "$T/mvm.out" CARVE-VM-READY 120
+check "  ... its root disk is writable (the guest wrote its token)" \
+	grep -q "CARVE-VM-DISK-WRITTEN $mid" "$T/mvm.out"
+check "  ... it sees its data volume as vdb, 64M" \
+	grep -q "CARVE-VM-DATA-DISK vdb sectors=$((64 * 2048))" "$T/mvm.out"
+api POST /servers/mvm/snapshots?tenant=acme '{"name":"m1"}'
+expect_eq "a snapshot of the running microvm" "$(wait_task "$(jf .task.id)")" succeeded
+expect_eq "  ... holds the guest's write" \
+	"$(head -c 64 "$T/state/pools/default/snapshots/$mid/m1.raw" | tr -d '\0' | head -n1)" "CARVE-DISK-OK $mid"
+api POST /servers/mvm/snapshots/m1/clone?tenant=acme '{"name":"mvm2"}'
+expect_eq "a clone of it" "$(wait_task "$(jf .task.id)")" succeeded
+expect_eq "  ... is a microvm too" "$(server_field mvm2 .machine)" microvm
+api DELETE /servers/mvm2?tenant=acme
+wait_task "$(jf .task.id)" >/dev/null
+
 # kill -9 carved: the VM keeps running; a new carved finds it running and can stop it.
 kill -9 "$CARVED_PID"
 wait "$CARVED_PID" 2>/dev/null
@@ -140,6 +204,27 @@ check "QEMU survives kill -9 of carved" kill -0 "$qpid"
 start_carved || exit 1
 expect_eq "restarted carved reports vm1 running" "$(server_field vm1 .state)" running
 expect_eq "restarted carved knows QEMU's pid" "$(server_field vm1 .init_pid)" "$qpid"
+kill "$mcon" 2>/dev/null
+wait "$mcon" 2>/dev/null
+check "mvm's QEMU survives kill -9 of carved" kill -0 "$mqpid"
+expect_eq "restarted carved reports mvm running, same QEMU" \
+	"$(server_field mvm .state) $(server_field mvm .init_pid) $(server_field mvm .machine)" \
+	"running $mqpid microvm"
+timeout 60 "$CARVE" console mvm <>"$T/mvm.in" >"$T/mvm2.out" 2>&1 &
+mcon=$!
+sleep 1
+server_do mvm stop
+expect_eq "mvm stopped through the restarted carved" "$(server_field mvm .state)" stopped
+check "  ... on its power button (CARVE-VM-POWEROFF through carve console)" \
+	wait_file "$T/mvm2.out" CARVE-VM-POWEROFF 5
+check "  ... not by the SIGKILL fallback" \
+	bash -c "! grep -q 'stop timeout' '$T/run/servers/$mid/monitor.log'"
+check "  ... and QEMU is gone" bash -c "! kill -0 $mqpid 2>/dev/null"
+wait "$mcon" 2>/dev/null
+expect_eq "mvm's token is on its disk" "$(head -c 64 "$mdisk" | tr -d '\0' | head -n1)" \
+	"CARVE-DISK-OK $mid"
+api DELETE /servers/mvm?tenant=acme
+expect_eq "delete mvm" "$(wait_task "$(jf .task.id)")" succeeded
 
 # an attached console sees the guest power off
 timeout 20 "$CARVE" console vm1 < <(sleep 15) >"$T/console.out" 2>&1 &

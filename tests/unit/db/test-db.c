@@ -717,15 +717,23 @@ static void test_server_vm_uid_slots(void **state)
 		snprintf(vm[i].kind, sizeof(vm[i].kind), "vm");
 		vm[i].vcpus = 1;
 		vm[i].memory = UINT64_C(256) << 20;
+		if (i == 2)
+			snprintf(vm[i].machine, sizeof(vm[i].machine), "microvm");
 		assert_int_equal(db_server_create(f->db, &vm[i], &err), 0);
 		/* each VM takes the lowest free slot */
 		assert_int_equal(vm[i].vm_uid_slot, i);
 	}
 	assert_int_equal(db_server_get_by_id(f->db, vm[2].id, &got, NULL), 0);
 	assert_int_equal(got->vm_uid_slot, 2);
+	assert_string_equal(got->machine, "microvm");
+	got = db_server_free(got);
+	/* a VM stored without a machine (as before migration 10) reads back as q35 */
+	assert_int_equal(db_server_get_by_id(f->db, vm[0].id, &got, NULL), 0);
+	assert_string_equal(got->machine, "q35");
 	got = db_server_free(got);
 	assert_int_equal(db_server_get_by_id(f->db, ct.id, &got, NULL), 0);
 	assert_int_equal(got->vm_uid_slot, -1);
+	assert_string_equal(got->machine, "");
 	got = db_server_free(got);
 	/* a freed slot is the next one given */
 	assert_int_equal(db_server_delete(f->db, vm[1].id, NULL), 0);
