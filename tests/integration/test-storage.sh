@@ -66,6 +66,24 @@ expect_eq "growing a stopped server's disk" "$STATUS/$(jf .disk)" "200/$((600 <<
 server_do copy start
 kib=$(ex copy "df -k / | tail -n 1" | awk '{print $2}')
 check "df shows the grown disk (${kib} KiB)" test "$kib" -gt $((500 * 1024))
+# online growth of the running server: ext4's EXT4_IOC_RESIZE_FS needs CAP_SYS_RESOURCE
+api PATCH /servers/copy '{"disk":"700M"}'
+if grep -q '^CapEff:' /proc/self/status &&
+	(($(printf '%d' "0x$(awk '/^CapEff:/ {print $2}' /proc/self/status)") >> 24 & 1)); then
+	expect_eq "growing a running server's disk online" "$STATUS/$(jf .disk)" "200/$((700 << 20))"
+	kib=$(ex copy "df -k / | tail -n 1" | awk '{print $2}')
+	check "df inside shows the online growth (${kib} KiB)" test "$kib" -gt $((600 * 1024))
+else
+	expect_eq "without CAP_SYS_RESOURCE the online grow is 403 naming the field" \
+		"$STATUS/$(jf .error.field)" 403/disk
+	expect_match "the error names the missing capability" "$(jf .error.message)" \
+		"server 'copy': disk: .*online grow refused \(it needs CAP_SYS_RESOURCE\)"
+	api GET /servers/copy
+	expect_eq "the disk keeps its size" "$(jf .disk)/$(jf .state)" "$((600 << 20))/running"
+	expect_eq "the volume file went back to its size" \
+		"$(stat -c %s "$T/state/pools/default/volumes/$(server_field copy .id).raw")" $((600 << 20))
+	check "the server still writes" ex copy "echo ok > /root/after-grow && sync"
+fi
 api POST /servers '{"name":"huge","template":"busybox","tenant":"acme","disk":"40G"}'
 expect_eq "a disk past the pool's overcommit is 507 naming the field" "$STATUS/$(jf .error.field)" 507/disk
 expect_match "the error names the pool, the size and what is left" "$(jf .error.message)" \
