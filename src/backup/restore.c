@@ -2,10 +2,10 @@
 /*
  * Restore of a volume image from the store.
  *
- * Decoders (one per CPU, at least 2) take chunks in offset order from a shared cursor; each reads
- * the chunk file into its codec's buffer, decrypts, decompresses and checks the digest, and
- * writes the chunk's non-zero 64 KiB pieces (holes stay holes) into a temporary file next to the
- * destination, starting their writeback at once (sync_file_range). A flusher thread makes what
+ * Decoders (one per CPU and one more, at least 3) take chunks in offset order from a shared cursor;
+ * each reads the chunk file into its codec's buffer, decrypts, decompresses and checks the digest,
+ * and writes the chunk's non-zero 64 KiB pieces (holes stay holes) into a temporary file next to
+ * the destination, starting their writeback at once (sync_file_range). A flusher thread makes what
  * is written durable in steps (fdatasync each FLUSH_STEP bytes), so the device writes while the
  * decoders decode and the last fdatasync before the rename has only the tail left to wait for.
  * The rename gives the volume its name only after that fdatasync.
@@ -36,7 +36,7 @@
 #include "base/log.h"
 #include "base/string-util.h"
 
-#define RESTORE_THREADS_MAX 8
+#define RESTORE_THREADS_MAX 9
 #define FLUSH_STEP (256ULL << 20)
 #define PIECE (64u << 10)
 
@@ -225,12 +225,14 @@ static void *restore_flusher(void *arg)
 	return NULL;
 }
 
+/* one decoder per CPU and one more, to keep the CPUs busy while a decoder waits on a read or a
+ * write; at least 3 */
 static unsigned restore_threads(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = sysconf(_SC_NPROCESSORS_ONLN) + 1;
 
-	if (n < 2)
-		return 2;
+	if (n < 3)
+		return 3;
 	return n > RESTORE_THREADS_MAX ? RESTORE_THREADS_MAX : (unsigned)n;
 }
 
