@@ -2,7 +2,7 @@
 /*
  * bench/backup's driver for carve's backup module (see bench/README.md):
  *   backup-run backup STORE IMAGE [PREV_IMAGE PREV_ID] [MOUNT]   prints "id ID" and the stats
- *   backup-run restore STORE ID OUT
+ *   backup-run restore STORE ID OUT [BASE BASE_ID]   BASE: a local snapshot made by BASE_ID
  *   backup-run verify STORE
  * Environment: CARVE_BENCH_CHUNK (chunk size of a new store, bytes), CARVE_BENCH_KEY (64 hex:
  * encrypt with that key), CARVE_BENCH_LEVEL (zstd level).
@@ -92,13 +92,27 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.chunks_new, (unsigned long long)st.chunks_reused,
 		       (unsigned long long)st.chunks_dedup, (unsigned long long)st.chunks_zero,
 		       (unsigned long long)st.files_indexed);
-	} else if (strcmp(argv[1], "restore") == 0 && argc == 5) {
-		r = backup_restore_volume(s, argv[3], "root", argv[4], NULL, NULL, &err);
+	} else if (strcmp(argv[1], "restore") == 0 && (argc == 5 || argc == 7)) {
+		struct backup_restore_base base = {};
+		struct backup_restore_stats st = {};
+
+		if (argc == 7) {
+			base.path = argv[5];
+			base.backup_id = argv[6];
+		}
+		r = backup_restore_volume_ex(s, argv[3], "root", argv[4], argc == 7 ? &base : NULL,
+					     &st, NULL, NULL, &err);
 		if (r < 0) {
 			fprintf(stderr, "%s\n", err.msg);
 			return 1;
 		}
 		printf("seconds %.3f\n", now_s() - t0);
+		printf("base_used %d\nchunks_fetched %llu\nchunks_from_base %llu\n"
+		       "chunks_base_mismatch %llu\nbytes_written %llu\n",
+		       st.base_used, (unsigned long long)st.chunks_fetched,
+		       (unsigned long long)st.chunks_from_base,
+		       (unsigned long long)st.chunks_base_mismatch,
+		       (unsigned long long)st.bytes_written);
 	} else if (strcmp(argv[1], "verify") == 0) {
 		struct backup_verify_report rep = {};
 

@@ -47,6 +47,9 @@ void chunk_digest(const struct bkey *k, const void *data, size_t len, uint8_t re
 struct chunk_codec; /* per thread: zstd contexts and scratch buffers */
 struct chunk_codec *chunk_codec_new(int level);
 struct chunk_codec *chunk_codec_free(struct chunk_codec *c);
+/* The codec's buffer for a chunk file's bytes, at least n of them (NULL: out of memory); reused
+ * from chunk to chunk so reading a chunk allocates nothing. */
+uint8_t *chunk_codec_file_buf(struct chunk_codec *c, size_t n);
 /* Encode raw into the codec's scratch buffer; *ret points into it until the next call. */
 int chunk_encode(struct chunk_codec *c, const struct bkey *k, const uint8_t digest[32],
 		 const void *raw, size_t len, const uint8_t **ret, size_t *ret_len);

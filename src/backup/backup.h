@@ -129,6 +129,31 @@ int backup_restore_volume(struct backup_store *s, const char *id, const char *vo
 			  const char *dest_path, backup_progress_fn progress, void *userdata,
 			  struct carve_error *err);
 
+/* A local copy of the volume as an earlier backup saw it: carved keeps the snapshot of each
+ * server's last backup for incrementals. */
+struct backup_restore_base {
+	const char *path; /* the snapshot image */
+	const char *backup_id; /* the backup made from it, in the same store */
+};
+
+struct backup_restore_stats {
+	bool base_used; /* the file started as a reflink clone of the base */
+	uint64_t chunks_fetched; /* read from the store */
+	uint64_t chunks_from_base; /* kept from the clone, its digest checked */
+	uint64_t chunks_base_mismatch; /* the manifests agree but the base's data did not */
+	uint64_t bytes_written; /* into the file */
+};
+
+/* backup_restore_volume with an optional base: the file starts as a reflink clone of
+ * base->path, and only chunks whose digest differs from that of base->backup_id's manifest, or
+ * whose data on the clone does not hash to it, are fetched from the store. Every chunk of the
+ * result is checked against the manifest's digest either way. Without a usable base (missing,
+ * another size than its backup recorded, no reflink there) it restores from the store. */
+int backup_restore_volume_ex(struct backup_store *s, const char *id, const char *volume,
+			     const char *dest_path, const struct backup_restore_base *base,
+			     struct backup_restore_stats *ret_stats, backup_progress_fn progress,
+			     void *userdata, struct carve_error *err);
+
 enum backup_file_type {
 	BACKUP_FILE_REGULAR,
 	BACKUP_FILE_DIRECTORY,

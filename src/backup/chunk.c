@@ -19,9 +19,12 @@
 struct chunk_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
+	EVP_CIPHER_CTX *cipher; /* reused for every chunk: no allocation per chunk */
 	int level;
 	uint8_t *buf; /* encode output / decode scratch */
 	size_t cap;
+	uint8_t *file; /* a chunk file's bytes as read (chunk_codec_file_buf) */
+	size_t file_cap;
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -100,8 +103,9 @@ struct chunk_codec *chunk_codec_new(int level)
 		return NULL;
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
+	c->cipher = EVP_CIPHER_CTX_new();
 	c->level = level > 0 ? level : 1;
-	if (!c->cctx || !c->dctx)
+	if (!c->cctx || !c->dctx || !c->cipher)
 		return chunk_codec_free(c);
 	return c;
 }
@@ -112,7 +116,9 @@ struct chunk_codec *chunk_codec_free(struct chunk_codec *c)
 		return NULL;
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
+	EVP_CIPHER_CTX_free(c->cipher);
 	free(c->buf);
+	free(c->file);
 	free(c);
 	return NULL;
 }
@@ -131,14 +137,26 @@ static int codec_reserve(struct chunk_codec *c, size_t n)
 	return 0;
 }
 
-static int aead(bool enc, const struct bkey *k, const uint8_t *aad, size_t aad_len,
-		const uint8_t *nonce, uint8_t *tag, const uint8_t *in, size_t len, uint8_t *out)
+uint8_t *chunk_codec_file_buf(struct chunk_codec *c, size_t n)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint8_t *p;
+
+	if (c->file_cap >= n)
+		return c->file;
+	p = realloc(c->file, n);
+	if (!p)
+		return NULL;
+	c->file = p;
+	c->file_cap = n;
+	return p;
+}
+
+static int aead(EVP_CIPHER_CTX *ctx, bool enc, const struct bkey *k, const uint8_t *aad,
+		size_t aad_len, const uint8_t *nonce, uint8_t *tag, const uint8_t *in, size_t len,
+		uint8_t *out)
+{
 	int n, ok = 0;
 
-	if (!ctx)
-		return -ENOMEM;
 	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CHUNK_NONCE_SIZE, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, k->enc_key, nonce, enc) != 1 ||
@@ -154,7 +172,6 @@ static int aead(bool enc, const struct bkey *k, const uint8_t *aad, size_t aad_l
 		goto out;
 	ok = 1;
 out:
-	EVP_CIPHER_CTX_free(ctx);
 	return ok ? 0 : -EKEYREJECTED;
 }
 
@@ -197,7 +214,8 @@ int chunk_encode(struct chunk_codec *c, const struct bkey *k, const uint8_t dige
 			return r;
 		memcpy(aad, c->buf, CHUNK_HDR_PLAIN + CHUNK_NONCE_SIZE);
 		memcpy(aad + CHUNK_HDR_PLAIN + CHUNK_NONCE_SIZE, digest, 32);
-		r = aead(true, k, aad, sizeof(aad), nonce, tag, c->buf + hdr, payload, tmp);
+		r = aead(c->cipher, true, k, aad, sizeof(aad), nonce, tag, c->buf + hdr, payload,
+			 tmp);
 		if (r < 0)
 			return r;
 		memmove(c->buf + hdr, tmp, payload);
@@ -238,16 +256,27 @@ int chunk_decode(struct chunk_codec *c, const struct bkey *k, const uint8_t dige
 			*ret_reason = "encrypted, key not available";
 			return -ENOKEY;
 		}
-		r = codec_reserve(c, plen + 16);
-		if (r < 0)
-			return r;
+		/* an uncompressed payload decrypts straight into out (its length is raw_len,
+		 * checked by chunk_header_parse), a compressed one into the scratch buffer */
+		bool direct = !(h.flags & CHUNK_FLAG_COMPRESSED);
+
+		if (!direct) {
+			r = codec_reserve(c, plen + 16);
+			if (r < 0)
+				return r;
+		}
 		memcpy(aad, data, CHUNK_HDR_PLAIN + CHUNK_NONCE_SIZE);
 		memcpy(aad + CHUNK_HDR_PLAIN + CHUNK_NONCE_SIZE, digest, 32);
 		memcpy(tag, h.tag, CHUNK_TAG_SIZE);
-		r = aead(false, k, aad, sizeof(aad), h.nonce, tag, payload, plen, c->buf);
+		r = aead(c->cipher, false, k, aad, sizeof(aad), h.nonce, tag, payload, plen,
+			 direct ? out : c->buf);
 		if (r < 0) {
 			*ret_reason = "authentication failed (wrong key or corrupt)";
 			return r;
+		}
+		if (direct) {
+			n = plen;
+			goto check;
 		}
 		payload = c->buf;
 	} else if (k && k->set) {
@@ -274,6 +303,7 @@ int chunk_decode(struct chunk_codec *c, const struct bkey *k, const uint8_t dige
 		memcpy(out, payload, plen);
 		n = plen;
 	}
+check:
 	chunk_digest(k, out, n, d);
 	if (memcmp(d, digest, 32) != 0) {
 		*ret_reason = "digest mismatch";

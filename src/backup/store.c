@@ -254,19 +254,37 @@ int store_chunk_read(struct backup_store *s, struct chunk_codec *c, const struct
 		     const uint8_t digest[32], uint8_t *out, size_t cap, size_t *ret_len,
 		     const char **ret_reason)
 {
-	cleanup_free uint8_t *data = NULL;
+	cleanup_close int fd = -EBADF;
+	const char *dummy;
+	uint8_t *data;
+	struct stat st;
 	char rel[72];
-	size_t len;
-	int r;
+	ssize_t n;
 
+	if (!ret_reason)
+		ret_reason = &dummy;
 	chunk_relpath(digest, rel);
-	r = read_all_at(s->chunks_fd, rel, CHUNK_RAW_MAX + 4096, &data, &len);
-	if (r < 0) {
-		if (ret_reason)
-			*ret_reason = r == -ENOENT ? "missing" : "unreadable";
-		return r;
+	/* O_NOATIME: reading a chunk is no reason to write its inode (GC goes by mtime) */
+	fd = openat(s->chunks_fd, rel, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(s->chunks_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*ret_reason = errno == ENOENT ? "missing" : "unreadable";
+		return -errno;
 	}
-	return chunk_decode(c, k, digest, data, len, out, cap, ret_len, ret_reason);
+	if ((uint64_t)st.st_size > CHUNK_RAW_MAX + 4096) {
+		*ret_reason = "unreadable";
+		return -EFBIG;
+	}
+	data = chunk_codec_file_buf(c, (size_t)st.st_size + 1);
+	if (!data)
+		return -ENOMEM;
+	n = loop_read(fd, data, (size_t)st.st_size);
+	if (n < 0) {
+		*ret_reason = "unreadable";
+		return (int)n;
+	}
+	return chunk_decode(c, k, digest, data, (size_t)n, out, cap, ret_len, ret_reason);
 }
 
 int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struct bkey *k,
@@ -606,191 +624,4 @@ int backup_delete(struct backup_store *s, const char *id, struct carve_error *er
 				 errno == ENOENT ? "not found" : strerror(errno));
 	(void)fsync(s->backups_fd);
 	return 0;
-}
-
-/* ---- restore ---- */
-
-struct restore_ctx {
-	struct backup_store *s;
-	const struct manifest *m;
-	const struct mvolume *v;
-	const struct bkey *k;
-	int fd;
-	pthread_mutex_t lock;
-	size_t next;
-	int error;
-	uint64_t error_offset;
-	const char *error_reason;
-	uint64_t done;
-};
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero[4096];
-
-	for (; n >= sizeof(zero); p += sizeof(zero), n -= sizeof(zero))
-		if (memcmp(p, zero, sizeof(zero)) != 0)
-			return false;
-	return n == 0 || memcmp(p, zero, n) == 0;
-}
-
-static void *restore_worker(void *arg)
-{
-	struct restore_ctx *c = arg;
-	struct chunk_codec *codec = chunk_codec_new(1);
-	uint8_t *buf = malloc(c->v->chunk_size);
-
-	for (;;) {
-		const struct chunk_ref *ref;
-		const char *reason = NULL;
-		size_t n = 0, want;
-		int r = 0;
-
-		pthread_mutex_lock(&c->lock);
-		if (c->error || c->next >= c->v->n_chunks || !codec || !buf) {
-			if (!codec || !buf)
-				c->error = -ENOMEM;
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		ref = &c->v->chunks[c->next++];
-		pthread_mutex_unlock(&c->lock);
-
-		want = c->v->size - ref->offset < c->v->chunk_size ? c->v->size - ref->offset
-								   : c->v->chunk_size;
-		r = store_chunk_read(c->s, codec, c->k, ref->digest, buf, c->v->chunk_size, &n,
-				     &reason);
-		if (r >= 0 && n != want) {
-			r = -EBADMSG;
-			reason = "wrong length";
-		}
-		/* write only the non-zero 64K pieces, each run of them in one call: the file is
-		 * sparse and zero-filled already */
-		for (size_t o = 0; r >= 0 && o < n;) {
-			size_t l = n - o < 65536 ? n - o : 65536, run = 0;
-			ssize_t w;
-
-			if (all_zero(buf + o, l)) {
-				o += l;
-				continue;
-			}
-			while (o + run < n) {
-				size_t k = n - o - run < 65536 ? n - o - run : 65536;
-
-				if (run > 0 && all_zero(buf + o + run, k))
-					break;
-				run += k;
-			}
-			w = pwrite(c->fd, buf + o, run, (off_t)(ref->offset + o));
-			if (w != (ssize_t)run) {
-				r = w < 0 ? -errno : -EIO;
-				reason = "write";
-			}
-			o += run;
-		}
-		/* start writing it back now, so the fsync at the end has little left to wait for */
-		if (r >= 0)
-			(void)sync_file_range(c->fd, (off_t)ref->offset, (off_t)n,
-					      SYNC_FILE_RANGE_WRITE);
-		pthread_mutex_lock(&c->lock);
-		if (r < 0 && !c->error) {
-			c->error = r;
-			c->error_offset = ref->offset;
-			c->error_reason = reason;
-		}
-		c->done += want;
-		pthread_mutex_unlock(&c->lock);
-	}
-	free(buf);
-	chunk_codec_free(codec);
-	return NULL;
-}
-
-int backup_restore_volume(struct backup_store *s, const char *id, const char *volume,
-			  const char *dest_path, backup_progress_fn progress, void *userdata,
-			  struct carve_error *err)
-{
-	cleanup(manifest_freep) struct manifest *m = NULL;
-	struct restore_ctx c = {};
-	cleanup_free char *tmp = NULL;
-	pthread_t th[2];
-	size_t nth = 0;
-	int r;
-
-	r = store_manifest_load(s, id, false, &m, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < m->n_volumes; i++)
-		if (streq(m->volumes[i].name, volume))
-			c.v = &m->volumes[i];
-	if (!c.v)
-		return carve_err(err, -ENOENT, "backup '%s': volume '%s': not in this backup", id,
-				 volume ? volume : "");
-	r = manifest_key(s, m, &c.k, err);
-	if (r < 0)
-		return r;
-	if (asprintf(&tmp, "%s.restore-%d", dest_path, (int)getpid()) < 0)
-		return carve_err(err, -ENOMEM, "restore");
-	c.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (c.fd < 0)
-		return carve_err(err, -errno, "backup '%s': volume '%s': create '%s': %m", id,
-				 volume, tmp);
-	if (ftruncate(c.fd, (off_t)c.v->size) < 0) {
-		r = carve_err(err, -errno, "backup '%s': volume '%s': size '%s': %m", id, volume,
-			      tmp);
-		goto fail;
-	}
-	c.s = s;
-	c.m = m;
-	pthread_mutex_init(&c.lock, NULL);
-	for (nth = 0; nth < 2; nth++)
-		if (pthread_create(&th[nth], NULL, restore_worker, &c) != 0)
-			break;
-	if (nth == 0)
-		restore_worker(&c);
-	while (progress) {
-		uint64_t done;
-		bool finished;
-
-		pthread_mutex_lock(&c.lock);
-		done = c.done;
-		finished = c.next >= c.v->n_chunks || c.error;
-		pthread_mutex_unlock(&c.lock);
-		if (progress(done, c.v->size, userdata) < 0) {
-			pthread_mutex_lock(&c.lock);
-			if (!c.error)
-				c.error = -ECANCELED;
-			pthread_mutex_unlock(&c.lock);
-		}
-		if (finished)
-			break;
-		usleep(100 * 1000);
-	}
-	for (size_t i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&c.lock);
-	if (c.error) {
-		if (c.error == -ECANCELED)
-			r = carve_err(err, c.error, "backup '%s': volume '%s': restore cancelled",
-				      id, volume);
-		else
-			r = carve_err(err, c.error,
-				      "backup '%s': volume '%s': offset %llu: chunk %s", id, volume,
-				      (unsigned long long)c.error_offset,
-				      c.error_reason ? c.error_reason : strerror(-c.error));
-		goto fail;
-	}
-	if (fsync(c.fd) < 0 || rename(tmp, dest_path) < 0) {
-		r = carve_err(err, -errno, "backup '%s': volume '%s': '%s': %m", id, volume,
-			      dest_path);
-		goto fail;
-	}
-	safe_close(c.fd);
-	if (progress)
-		progress(c.v->size, c.v->size, userdata);
-	return 0;
-fail:
-	safe_close(c.fd);
-	(void)unlink(tmp);
-	return r;
 }

@@ -2,7 +2,9 @@
 /*
  * Failpoints for crash-safety tests. Built only with -Dfailpoints=true: CARVE_FAILPOINT("name")
  * then kills the process with SIGKILL when the environment variable CARVE_FAILPOINT equals name,
- * simulating a crash at exactly that step. In normal builds it compiles to nothing.
+ * simulating a crash at exactly that step; CARVE_FAILPOINT_SLEEP=name:SECONDS holds the step there
+ * for that long instead (to race another request against it). In normal builds it compiles to
+ * nothing.
  */
 #ifndef CARVE_BASE_FAILPOINT_H
 #define CARVE_BASE_FAILPOINT_H

@@ -812,6 +812,23 @@ void api_backups_restore_file(struct daemon *d, const struct caller *c, struct h
 	r = backups_claim(d, s->id, "restore", &err);
 	if (r < 0)
 		return api_fail(resp, &err);
+	/* the state after the claim (see api-servers.c's lifecycle): still stopped? */
+	{
+		cleanup(db_server_freep) struct db_server *now = NULL;
+
+		if (db_server_get_by_id(d->db, s->id, &now, &err) < 0) {
+			backups_release(s->id);
+			return api_fail(resp, &err);
+		}
+		if (now->state != DB_SERVER_STOPPED && now->state != DB_SERVER_ERROR) {
+			backups_release(s->id);
+			http_response_error(resp, 409, NULL,
+					    "server '%s' is %s: stop it to write a file into its "
+					    "volume",
+					    s->name, db_server_state_to_string(now->state));
+			return;
+		}
+	}
 	snprintf(mnt, sizeof(mnt), "%s/backup-mnt/file-%s", d->run_dir, vid);
 	r = backups_store_open(d, b->store, b->tenant_id, &store, &err);
 	if (r >= 0)

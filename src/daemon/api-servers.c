@@ -9,6 +9,7 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
+#include "daemon/backups.h"
 #include "daemon/networks.h"
 #include "daemon/servers.h"
 #include "vm/vm.h"
@@ -552,7 +553,7 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 /* Move the server from one of the allowed states to `to`, or answer 409 naming the state. */
 static bool transition(struct daemon *d, struct db_server *s, const enum db_server_state *from,
 		       size_t n_from, enum db_server_state to, const char *verb,
-		       struct http_response *resp)
+		       enum db_server_state *ret_from, struct http_response *resp)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
 	enum db_server_state cur = s->state;
@@ -561,6 +562,8 @@ static bool transition(struct daemon *d, struct db_server *s, const enum db_serv
 		int r = db_server_transition(d->db, s->id, from[i], to, &cur, &err);
 		if (r >= 0) {
 			s->state = to;
+			if (ret_from)
+				*ret_from = from[i];
 			return true;
 		}
 		if (r != -EBUSY) {
@@ -581,6 +584,7 @@ static void lifecycle(struct daemon *d, const struct caller *c, struct http_requ
 	struct carve_error err = CARVE_ERROR_INIT;
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	cleanup(db_task_freep) struct db_task *task = NULL;
+	enum db_server_state was = from[0];
 
 	if (api_find_server(d, c, req, &s, &err) < 0)
 		return api_fail(resp, &err);
@@ -590,10 +594,21 @@ static void lifecycle(struct daemon *d, const struct caller *c, struct http_requ
 		if (!api_body(req, none, &body, resp))
 			return;
 	}
-	if (!transition(d, s, from, n_from, to, verb, resp))
+	if (!transition(d, s, from, n_from, to, verb, &was, resp))
 		return;
+	/* a restore in place replaces the volumes of a stopped server: no start meanwhile. The
+	 * restore claims the server before it checks the state, the start moves the state before
+	 * it checks the claim, so one of the two always sees the other. */
+	if (to == DB_SERVER_STARTING && backups_restoring(s->id)) {
+		(void)db_server_transition(d->db, s->id, to, was, NULL, NULL);
+		http_response_error(resp, 409, NULL,
+				    "server '%s' is %s and being restored from a backup: cannot "
+				    "start it until the restore finishes",
+				    s->name, db_server_state_to_string(was));
+		return;
+	}
 	if (submit(d, c, s, kind, fn, &task, &err) < 0) {
-		(void)db_server_transition(d->db, s->id, to, from[0], NULL, NULL);
+		(void)db_server_transition(d->db, s->id, to, was, NULL, NULL);
 		return api_fail(resp, &err);
 	}
 	respond_task(d, resp, s, task);
@@ -650,7 +665,7 @@ static void freeze(struct daemon *d, const struct caller *c, struct http_request
 				    verb);
 		return;
 	}
-	if (!transition(d, s, &from, 1, to, verb, resp))
+	if (!transition(d, s, &from, 1, to, verb, NULL, resp))
 		return;
 	if (db_tenant_get_by_id(d->db, s->tenant_id, &t, &err) < 0 ||
 	    cgroup_server_freeze(d->cgroups, t->name, s->name, frozen, &err) < 0) {

@@ -57,6 +57,19 @@ int backups_claim(struct daemon *d, const char *server_id, const char *what,
 	return 0;
 }
 
+bool backups_restoring(const char *server_id)
+{
+	bool r = false;
+
+	pthread_mutex_lock(&busy_lock);
+	for (int i = 0; i < BUSY_MAX; i++)
+		if (busy_ids[i][0] && streq(busy_ids[i], server_id) &&
+		    streq(busy_what[i], "restore"))
+			r = true;
+	pthread_mutex_unlock(&busy_lock);
+	return r;
+}
+
 void backups_release(const char *server_id)
 {
 	pthread_mutex_lock(&busy_lock);
@@ -703,6 +716,8 @@ int backup_task_restore(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	bool claimed = false;
 	char **created = NULL; /* data volume ids made for a new server */
 	size_t n_created = 0;
+	struct db_backup **kept = NULL, *base = NULL;
+	size_t n_kept = 0;
 	int r;
 
 	r = db_backup_get(d->db, op->backup_id, &b, err);
@@ -714,17 +729,33 @@ int backup_task_restore(struct daemon *d, struct task_ctx *ctx, void *userdata,
 	if (r < 0)
 		goto out;
 	claimed = true;
+	/* the state as of now, after the claim: a start moves it before it looks for a claim */
+	db_server_free(s);
+	s = NULL;
+	r = db_server_get_by_id(d->db, op->server_id, &s, err);
+	if (r < 0)
+		goto out;
 	if (!op->new_server && s->state != DB_SERVER_STOPPED && s->state != DB_SERVER_ERROR) {
 		r = carve_err(err, -EBUSY, "server '%s' is %s: stop it before restoring in place",
 			      s->name, db_server_state_to_string(s->state));
 		goto out;
 	}
+	CARVE_FAILPOINT("restore-claimed");
 	r = backups_store_open(d, b->store, b->tenant_id, &store, err);
 	if (r < 0)
 		goto out;
 	r = db_volume_list_by_server(d->db, s->id, &attached, &n_attached, err);
 	if (r < 0)
 		goto out;
+	/* in place: the snapshots kept from the server's last backup into this store are a base,
+	 * so only the chunks that differ are fetched (backup_restore_volume_ex checks them) */
+	if (!op->new_server &&
+	    db_backup_list(d->db, NULL, s->id, b->store, true, &kept, &n_kept, NULL) >= 0)
+		for (size_t j = n_kept; j-- > 0;)
+			if (kept[j]->snapshot[0]) {
+				base = kept[j];
+				break;
+			}
 	vols = json_loads(b->volumes, 0, NULL);
 	created = calloc(json_array_size(vols) + 1, sizeof(*created));
 	if (!vols || !created) {
@@ -786,10 +817,28 @@ int backup_task_restore(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			goto out;
 		}
 		task_progress(ctx, 0, 1, "bytes");
-		r = backup_restore_volume(store, b->backup_id, name, dest, progress_cb, ctx, err);
-		if (r < 0) {
-			carve_err_prefix(err, "volume '%s'", name);
-			goto out;
+		{
+			struct backup_restore_base rb = {.backup_id =
+								 base ? base->backup_id : NULL};
+			struct backup_restore_stats rs = {};
+			char snap[PATH_MAX];
+
+			if (base && storage_volume_snapshot_path(p, vid, base->snapshot, snap,
+								 sizeof(snap)) >= 0)
+				rb.path = snap;
+			r = backup_restore_volume_ex(store, b->backup_id, name, dest,
+						     rb.path ? &rb : NULL, &rs, progress_cb, ctx,
+						     err);
+			if (r < 0) {
+				carve_err_prefix(err, "volume '%s'", name);
+				goto out;
+			}
+			if (rs.base_used)
+				log_info("backup '%s': volume '%s': restored onto the snapshot of "
+					 "backup '%s': %llu chunks kept, %llu fetched",
+					 b->backup_id, name, base->backup_id,
+					 (unsigned long long)rs.chunks_from_base,
+					 (unsigned long long)rs.chunks_fetched);
 		}
 		CARVE_FAILPOINT("restore-volume-written");
 		/* the size is the backup's again */
@@ -849,6 +898,7 @@ out:
 	free(created);
 	json_decref(vols);
 	db_volume_list_free(attached, n_attached);
+	db_backup_list_free(kept, n_kept);
 	if (claimed)
 		backups_release(s->id);
 	if (r < 0 && b)

@@ -51,6 +51,8 @@ int backups_store_open(struct daemon *d, const char *name, const char *tenant_id
 int backups_claim(struct daemon *d, const char *server_id, const char *what,
 		  struct carve_error *err);
 void backups_release(const char *server_id);
+/* Whether a restore into the server's own volumes (in place, or a single file) holds it. */
+bool backups_restoring(const char *server_id);
 
 /* Whether name is a storage snapshot a backup keeps (servers.c's reconcile leaves it). */
 bool backups_snapshot_known(struct daemon *d, const char *name);

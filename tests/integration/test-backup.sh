@@ -384,6 +384,23 @@ if [ $rc != 2 ]; then
 	api DELETE "/servers/web4?tenant=acme"
 	expect_eq "and deletes cleanly" "$(wait_task "$(jf .task.id)")" succeeded
 	after_crash restore-as-new
+
+	# a start while a restore in place runs is refused, naming the state; the restore is held
+	# right after it claimed the server (CARVE_FAILPOINT_SLEEP)
+	server_do web1 stop acme
+	stop_carved
+	CARVE_FAILPOINT_SLEEP=restore-claimed:4 start_carved "${FLAGS[@]}" || fail "start carved (held restore)"
+	api POST "/backups/$KEEP/restore" '{"target":"in-place"}'
+	RT=$(jf .task.id)
+	sleep 1
+	api POST "/servers/web1/start?tenant=acme"
+	expect_eq "a start during a restore in place is 409" "$STATUS" 409
+	expect_match "the 409 names the state" "$(jf .error.message)" "is stopped and being restored"
+	expect_eq "the restore in place finishes" "$(wait_task "$RT")" succeeded
+	expect_eq "web1 stayed stopped" "$(server_field web1 .state acme)" stopped
+	stop_carved
+	start_carved "${FLAGS[@]}" || fail "restart carved"
+	server_do web1 start acme
 fi
 
 # a clean stop: nothing for the sanitizers to report (leaks show at exit)

@@ -227,6 +227,90 @@ static unsigned change_percent(const char *img, uint64_t size)
 	return n;
 }
 
+static void restore_base_one(struct backup_store *s, const char *id, const char *out,
+			     const char *base_path, const char *base_id,
+			     struct backup_restore_stats *st)
+{
+	struct backup_restore_base b = {.path = base_path, .backup_id = base_id};
+	struct carve_error err = CARVE_ERROR_INIT;
+	int r;
+
+	memset(st, 0xff, sizeof(*st));
+	unlink(out);
+	r = backup_restore_volume_ex(s, id, "root", out, &b, st, NULL, NULL, &err);
+	if (r < 0)
+		fprintf(stderr, "restore: %s\n", err.msg);
+	assert_int_equal(r, 0);
+}
+
+/* Restore id1 (s1's backup) onto a clone of s2, the snapshot kept from backup id2: only the
+ * chunks that differ are fetched; a base whose data does not match its backup, or that cannot
+ * be used at all, still gives s1 byte for byte. */
+static void restore_with_base(struct backup_store *s, const char *dir, bool reflink, const char *s1,
+			      const char *id1, const char *s2, const char *id2, unsigned changed,
+			      uint64_t total)
+{
+	char out[512], bad[512], small[512];
+	struct backup_restore_stats st;
+	uint8_t blk[4096];
+	int fd;
+
+	snprintf(out, sizeof(out), "%s/out-base.raw", dir);
+	snprintf(bad, sizeof(bad), "%s/snap2-bad.raw", dir);
+	snprintf(small, sizeof(small), "%s/snap2-small.raw", dir);
+	restore_base_one(s, id1, out, s2, id2, &st);
+	assert_same_file(s1, out);
+	if (!reflink) {
+		/* no FICLONE here: a restore from the store */
+		assert_false(st.base_used);
+		assert_int_equal(st.chunks_fetched, total);
+		unlink(out);
+		return;
+	}
+	assert_true(st.base_used);
+	assert_int_equal(st.chunks_fetched, changed);
+	assert_int_equal(st.chunks_from_base, total - changed);
+	assert_int_equal(st.chunks_base_mismatch, 0);
+	/* the latest backup onto its own snapshot: nothing fetched, nothing written */
+	restore_base_one(s, id2, out, s2, id2, &st);
+	assert_same_file(s2, out);
+	assert_int_equal(st.chunks_fetched, 0);
+	assert_int_equal(st.bytes_written, 0);
+
+	/* a base that is not what its backup saw: data in chunk 1 (same digest in both manifests)
+	 * and in chunk 3 (a hole in both backups) */
+	try_reflink(s2, bad);
+	fd = open(bad, O_RDWR);
+	assert_true(fd >= 0);
+	fill_random(blk, sizeof(blk));
+	assert_int_equal(pwrite(fd, blk, sizeof(blk), (off_t)(1 * CS + 100)), 4096);
+	assert_int_equal(pwrite(fd, blk, sizeof(blk), (off_t)(3 * CS)), 4096);
+	close(fd);
+	restore_base_one(s, id1, out, bad, id2, &st);
+	assert_same_file(s1, out);
+	assert_true(st.base_used);
+	assert_int_equal(st.chunks_base_mismatch, 1);
+	assert_int_equal(st.chunks_fetched, changed + 1);
+
+	/* unusable bases: another size than its backup recorded, no such backup, no such file */
+	xrun("cp --reflink=always '%s' '%s' && truncate -s -4096 '%s'", s2, small, small);
+	restore_base_one(s, id1, out, small, id2, &st);
+	assert_same_file(s1, out);
+	assert_false(st.base_used);
+	assert_int_equal(st.chunks_fetched, total);
+	restore_base_one(s, id1, out, s2, "20990101T000000Z-00000000", &st);
+	assert_same_file(s1, out);
+	assert_false(st.base_used);
+	restore_base_one(s, id1, out, bad, NULL, &st);
+	assert_false(st.base_used);
+	unlink(bad);
+	restore_base_one(s, id1, out, bad, id2, &st);
+	assert_same_file(s1, out);
+	assert_false(st.base_used);
+	unlink(small);
+	unlink(out);
+}
+
 static void incremental_in(const char *dir, bool expect_reflink)
 {
 	char img[512], s1[512], s2[512], out[512], id1[BACKUP_ID_MAX], id2[BACKUP_ID_MAX];
@@ -264,6 +348,7 @@ static void incremental_in(const char *dir, bool expect_reflink)
 	assert_same_file(s2, out);
 	assert_int_equal(backup_restore_volume(s, id1, "root", out, NULL, NULL, &err), 0);
 	assert_same_file(s1, out);
+	restore_with_base(s, dir, reflink, s1, id1, s2, id2, changed, st1.chunks_total);
 	unlink(img);
 	unlink(s1);
 	unlink(s2);
