@@ -7,10 +7,14 @@
 #define LOG_DOMAIN "db"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/string-util.h"
@@ -665,6 +669,40 @@ static int db_setup(struct db *db, struct carve_error *err)
 	return migrate(db, err);
 }
 
+/*
+ * The database holds password hashes, token digests and tenants' backup keys: only root may read
+ * it, whatever the umask and whoever made the state directory. The file is made (or its mode
+ * corrected) 0600 before SQLite opens it; SQLite gives its -wal and -shm files the database's
+ * mode, and those left by an older carved are corrected too.
+ */
+static int restrict_file_mode(const char *path, struct carve_error *err)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char p[PATH_MAX];
+	int fd;
+
+	if (streq(path, ":memory:") || startswith(path, "file:"))
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffixes[i]) >= sizeof(p))
+			return carve_err(err, -ENAMETOOLONG, "path too long");
+		fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (i == 0 ? O_CREAT : 0),
+			  0600);
+		if (fd < 0) {
+			if (i > 0 && errno == ENOENT)
+				continue;
+			return carve_err(err, -errno, "open '%s': %s", p, strerror(errno));
+		}
+		if (fchmod(fd, 0600) < 0) {
+			int e = -errno;
+			close(fd);
+			return carve_err(err, e, "chmod '%s': %s", p, strerror(-e));
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int db_open(const char *path, struct db **ret, struct carve_error *err)
 {
 	pthread_mutexattr_t attr;
@@ -686,6 +724,9 @@ int db_open(const char *path, struct db **ret, struct carve_error *err)
 	pthread_mutex_init(&db->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 
+	r = restrict_file_mode(path, err);
+	if (r < 0)
+		goto fail;
 	/* NOMUTEX: db->lock already serializes every use of the connection. */
 	rc = sqlite3_open_v2(path, &db->sql,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |

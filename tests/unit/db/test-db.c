@@ -1182,6 +1182,30 @@ static void test_volume_crud(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* The database (password hashes, token digests, backup keys) is root's alone, whatever the
+ * umask: a new one is made 0600, and an old one left 0644 (with its WAL) is corrected. */
+static void test_file_mode(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160];
+	struct stat st;
+	mode_t old = umask(022);
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	f->db = db_close(f->db);
+	assert_int_equal(chmod(f->path, 0644), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	close(open(wal, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	assert_int_equal(chmod(wal, 0644), 0);
+	reopen(f);
+	umask(old);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
 static void test_backup_records(void **state)
 {
 	struct fixture *f = *state;
@@ -1299,6 +1323,7 @@ int main(void)
 		T(test_backup_records),
 		T(test_network_rows),
 		cmocka_unit_test(test_enum_strings),
+		T(test_file_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
