@@ -274,6 +274,16 @@ void api_pools_trim(struct daemon *d, const struct caller *c, struct http_reques
 		return api_fail(resp, &err);
 	if (!(j = pool_json(d, name, &err)))
 		return api_fail(resp, &err);
+	/* an optional body must be an empty object */
+	if (req->body_len > 0) {
+		static const char *const none[] = {NULL};
+		cleanup_json json_t *body = NULL;
+
+		if (!api_body(req, none, &body, resp)) {
+			json_decref(j);
+			return;
+		}
+	}
 	if (streq(json_string_value(json_object_get(j, "driver")), "dir")) {
 		json_decref(j);
 		http_response_error(resp, 422, NULL,
