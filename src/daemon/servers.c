@@ -363,8 +363,15 @@ static int release_data_volumes(struct daemon *d, const char *id, struct carve_e
 	return ret;
 }
 
+/* Held around a freeze for a snapshot and around each trim: a trim never runs on a frozen
+ * filesystem (FITRIM would wait for the thaw) and a snapshot never waits behind a long trim of
+ * the same volume for more than one volume's trim. Backups and restores, which freeze by
+ * themselves, are kept away by backups_claim() instead. Unmounts take it too, so that a trim
+ * holding a volume's mount root open never makes a stop's unmount fail with EBUSY. */
+static pthread_mutex_t freeze_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Unmount and detach a stopped server's root and data volumes; idempotent. */
-static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
+static int release_volume_locked(struct daemon *d, const char *id, struct carve_error *err)
 {
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct storage_pool *pool = d->pool;
@@ -384,11 +391,15 @@ static int release_volume(struct daemon *d, const char *id, struct carve_error *
 	return storage_volume_detach(pool, id, mnt, err);
 }
 
-/* Held around a freeze for a snapshot and around each trim: a trim never runs on a frozen
- * filesystem (FITRIM would wait for the thaw) and a snapshot never waits behind a long trim of
- * the same volume for more than one volume's trim. Backups and restores, which freeze by
- * themselves, are kept away by backups_claim() instead. */
-static pthread_mutex_t freeze_lock = PTHREAD_MUTEX_INITIALIZER;
+static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&freeze_lock);
+	r = release_volume_locked(d, id, err);
+	pthread_mutex_unlock(&freeze_lock);
+	return r;
+}
 
 static int trim_one(struct storage_pool *pool, const char *volume, const char *mnt,
 		    uint64_t *trimmed, unsigned *volumes, struct carve_error *err)
@@ -1044,6 +1055,7 @@ static void on_monitor_gone(struct daemon *d, const char *id)
 	 * task. */
 	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_PAUSED)
 		return;
+	trim_on_stop(d, s);
 	if (release_volume(d, id, &err) < 0)
 		log_warning("server '%s': release its volume: %s", s->name, err.msg);
 	if (set_state(d, id, s->state, DB_SERVER_STOPPED, reason, 0, 0) >= 0)
