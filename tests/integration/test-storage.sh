@@ -141,6 +141,12 @@ tid=$(jf .task.id)
 expect_eq "the trim task succeeds" "$(wait_task "$tid")" succeeded
 api POST /pools/nope/trim
 expect_eq "trimming an unknown pool is 404" "$STATUS" 404
+api POST /pools/default/trim '{"now":true}'
+expect_eq "a trim takes no fields" "$STATUS" 400
+mk_user acme-owner owner acme "trim-pass-123"
+tok=$(login acme-owner "trim-pass-123")
+api POST /pools/default/trim "" "$tok"
+expect_match "a tenant's owner may not trim a pool (403 naming pools.write)" "$STATUS $(jf .error.message)" "^403 .*pools.write"
 api GET /servers/other
 used1=$(jf .disk_used)
 vol1=$(blocks "$ovol")
