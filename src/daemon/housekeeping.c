@@ -89,6 +89,13 @@ static void *housekeeping_main(void *arg)
 		pthread_mutex_lock(&h->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += wait < HOUSEKEEPING_INTERVAL ? wait : HOUSEKEEPING_INTERVAL;
+		/* a --trim-interval shorter than the usual wait is kept too */
+		if (h->next_trim) {
+			time_t early =
+				h->next_trim > until.tv_sec ? 0 : until.tv_sec - h->next_trim;
+
+			until.tv_sec -= early;
+		}
 		while (!h->stopping && !h->kick)
 			if (pthread_cond_timedwait(&h->cond, &h->lock, &until) != 0)
 				break;

@@ -200,6 +200,20 @@ server_do other stop
 check "a stopped server's loop device is released despite a copied mount namespace" \
 	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/$(server_field other .id).raw'"
 kill "$pinner" 2>/dev/null; wait "$pinner" 2>/dev/null
+# the periodic trim (--trim-interval): carved restarted with 1 s; servers keep running
+stop_carved
+start_carved --pool-size 8G --overcommit 2 --fill-threshold 1 --trim-interval 1 || exit 1
+cid=$(server_field copy .id)
+ex copy "dd if=/dev/urandom of=/big bs=1M count=100 2>/dev/null && sync"
+vol0=$(blocks "$T/state/pools/default/volumes/$cid.raw")
+ex copy "rm /big && sync"
+for _ in $(seq 1 50); do
+	vol1=$(blocks "$T/state/pools/default/volumes/$cid.raw")
+	[ $((vol0 - vol1)) -gt $((90 << 20)) ] && break
+	sleep 0.2
+done
+echo "# periodic trim of 'copy': volume file $(mib "$vol0") -> $(mib "$vol1")"
+check "the periodic trim gave a deleted file back without any call" test $((vol0 - vol1)) -gt $((90 << 20))
 server_do copy stop
 check "no volume is attached once every server stopped" \
 	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/'"
