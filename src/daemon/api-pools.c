@@ -9,6 +9,21 @@
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
+#include "daemon/tasks.h"
+
+static json_t *trim_json(const struct daemon_trim_result *t)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i}", "at", (json_int_t)t->at,
+			 "allocated_before", (json_int_t)t->allocated_before, "allocated_after",
+			 (json_int_t)t->allocated_after, "given_back",
+			 (json_int_t)(t->allocated_before > t->allocated_after
+					      ? t->allocated_before - t->allocated_after
+					      : 0),
+			 "image_allocated_before", (json_int_t)t->image_before,
+			 "image_allocated_after", (json_int_t)t->image_after,
+			 "volumes_free_trimmed", (json_int_t)t->trimmed, "volumes", (int)t->volumes,
+			 "skipped", (int)t->skipped);
+}
 
 static json_t *pool_json(struct daemon *d, const char *name, struct carve_error *err)
 {
@@ -49,6 +64,12 @@ static json_t *pool_json(struct daemon *d, const char *name, struct carve_error 
 			json_integer((json_int_t)(limit > (double)u.provisioned
 							  ? limit - (double)u.provisioned
 							  : 0)));
+	}
+	{
+		struct daemon_trim_result t;
+
+		if (daemon_pool_last_trim(name, &t))
+			json_object_set_new(j, "last_trim", trim_json(&t));
 	}
 	return j;
 }
@@ -225,4 +246,66 @@ void api_pools_delete(struct daemon *d, const struct caller *c, struct http_requ
 	if (pool_name(req, &name, &err) < 0 || daemon_pool_remove(d, name, &err) < 0)
 		return api_fail(resp, &err);
 	http_response_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
+struct trim_op {
+	char name[64];
+};
+
+static int trim_task(struct daemon *d, struct task_ctx *ctx, void *userdata,
+		     struct carve_error *err)
+{
+	const struct trim_op *op = userdata;
+
+	return daemon_pool_trim(d, op->name, ctx, NULL, err);
+}
+
+void api_pools_trim(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_task_freep) struct db_task *task = NULL;
+	struct db_task tmpl = {0};
+	struct trim_op *op;
+	const char *name;
+	json_t *j;
+
+	if (pool_name(req, &name, &err) < 0)
+		return api_fail(resp, &err);
+	if (!(j = pool_json(d, name, &err)))
+		return api_fail(resp, &err);
+	/* an optional body must be an empty object */
+	if (req->body_len > 0) {
+		static const char *const none[] = {NULL};
+		cleanup_json json_t *body = NULL;
+
+		if (!api_body(req, none, &body, resp)) {
+			json_decref(j);
+			return;
+		}
+	}
+	if (streq(json_string_value(json_object_get(j, "driver")), "dir")) {
+		json_decref(j);
+		http_response_error(resp, 422, NULL,
+				    "pool '%s': the dir driver has no volumes to trim", name);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op) {
+		json_decref(j);
+		carve_err(&err, -ENOMEM, "pool '%s': trim", name);
+		return api_fail(resp, &err);
+	}
+	strscpy(op->name, name, sizeof(op->name));
+	strscpy(tmpl.user_id, c->user_id, sizeof(tmpl.user_id));
+	strscpy(tmpl.kind, "pool.trim", sizeof(tmpl.kind));
+	snprintf(tmpl.object, sizeof(tmpl.object), "pool/%s", name);
+	strscpy(tmpl.progress_unit, "steps", sizeof(tmpl.progress_unit));
+	if (tasks_submit(d->tasks, &tmpl, trim_task, op, free, &task, &err) < 0) {
+		json_decref(j);
+		return api_fail(resp, &err);
+	}
+	http_response_json(resp, 202,
+			   json_pack("{s:o, s:o}", "pool", j, "task", api_task_json(d, task)));
+	snprintf(resp->location, sizeof(resp->location), "/api/v1/tasks/%s", task->id);
 }

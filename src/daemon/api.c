@@ -78,6 +78,7 @@ static const struct api_route routes[] = {
 	R("GET", "/pools/{name}", api_pools_get, AUTH_RIGHT_POOLS_READ),
 	R("PATCH", "/pools/{name}", api_pools_patch, AUTH_RIGHT_POOLS_WRITE),
 	R("DELETE", "/pools/{name}", api_pools_delete, AUTH_RIGHT_POOLS_WRITE),
+	R("POST", "/pools/{name}/trim", api_pools_trim, AUTH_RIGHT_POOLS_WRITE),
 	R("GET", "/events", api_events_list, AUTH_RIGHT_POOLS_READ),
 	R("GET", "/volumes", api_volumes_list, AUTH_RIGHT_SERVERS_READ),
 	R("POST", "/volumes", api_volumes_create, AUTH_RIGHT_SERVERS_WRITE),

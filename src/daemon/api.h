@@ -154,6 +154,9 @@ void api_pools_create(struct daemon *d, const struct caller *c, struct http_requ
 		      struct http_response *resp);
 void api_pools_patch(struct daemon *d, const struct caller *c, struct http_request *req,
 		     struct http_response *resp);
+/* POST /pools/{name}/trim: a "pool.trim" task; GET /pools/{name} shows its result (last_trim). */
+void api_pools_trim(struct daemon *d, const struct caller *c, struct http_request *req,
+		    struct http_response *resp);
 void api_pools_delete(struct daemon *d, const struct caller *c, struct http_request *req,
 		      struct http_response *resp);
 void api_servers_pause(struct daemon *d, const struct caller *c, struct http_request *req,

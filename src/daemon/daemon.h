@@ -48,6 +48,7 @@ struct daemon {
 	char backup_dir[PATH_MAX]; /* the default backup store */
 	bool backup_encrypt; /* the default store encrypts each tenant's backups with its key */
 	uint64_t backup_min_interval; /* seconds: the shortest "@every" schedule */
+	uint64_t trim_interval; /* seconds between periodic trims of every pool (0: never) */
 
 	struct db *db;
 	struct auth_throttle *throttle;
@@ -85,6 +86,24 @@ void daemon_pools_close(struct daemon *d);
 /* The pool holding a server's (or a volume's) data, or -ENXIO naming it when it is gone. */
 int daemon_pool_of(struct daemon *d, const char *pool_name, struct storage_pool **ret,
 		   struct carve_error *err);
+
+/* A pool's trim (pools.c): FITRIM of every volume of its running servers, then of the pool. */
+struct daemon_trim_result {
+	int64_t at; /* when it started */
+	uint64_t allocated_before, allocated_after; /* the pool filesystem's allocated bytes */
+	uint64_t image_before,
+		image_after; /* host bytes under an embedded pool's image (0: none) */
+	uint64_t trimmed; /* bytes the volumes' filesystems discarded (their free space) */
+	unsigned volumes, skipped; /* volumes trimmed; servers skipped (busy with a backup) */
+};
+struct task_ctx;
+/* -EBUSY while a trim of the pool runs; ctx (progress) may be NULL. Records a "pool.trim" event
+ * and keeps the result for daemon_pool_last_trim (until carved exits). */
+int daemon_pool_trim(struct daemon *d, const char *name, struct task_ctx *ctx,
+		     struct daemon_trim_result *ret, struct carve_error *err);
+bool daemon_pool_last_trim(const char *name, struct daemon_trim_result *ret);
+/* Every pool in turn (the periodic trim); failures are logged. */
+void daemon_pools_trim_all(struct daemon *d);
 
 /* housekeeping.c: pool fill events, expired sessions; kick it after provisioning */
 int housekeeping_new(struct daemon *d, struct housekeeping **ret);

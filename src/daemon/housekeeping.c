@@ -2,7 +2,8 @@
 /*
  * Housekeeping: a thread that wakes every HOUSEKEEPING_INTERVAL seconds (and at once when asked)
  * to watch every pool's fill level, recording a "pool.fill" event when a pool's allocation crosses
- * its threshold (and "pool.fill.cleared" when it falls back), and to drop expired sessions.
+ * its threshold (and "pool.fill.cleared" when it falls back), to drop expired sessions and, every
+ * --trim-interval, to trim every pool (what tenants deleted goes back to the pool and the host).
  * Guests fill their disks without any API call, so this cannot hang off the API paths alone.
  */
 #define LOG_DOMAIN "housekeeping"
@@ -24,6 +25,7 @@ struct housekeeping {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping, kick;
+	time_t next_trim; /* when every pool is trimmed next (d->trim_interval; 0: never) */
 };
 
 static void check_pool(struct daemon *d, const char *name)
@@ -80,9 +82,20 @@ static void *housekeeping_main(void *arg)
 		(void)db_token_delete_expired(h->d->db, time(NULL), NULL);
 		/* due backup schedules; wake again when the next one is due */
 		wait = h->d->tasks ? backups_housekeeping(h->d) : 1;
+		if (h->next_trim && time(NULL) >= h->next_trim) {
+			daemon_pools_trim_all(h->d);
+			h->next_trim = time(NULL) + (time_t)h->d->trim_interval;
+		}
 		pthread_mutex_lock(&h->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += wait < HOUSEKEEPING_INTERVAL ? wait : HOUSEKEEPING_INTERVAL;
+		/* a --trim-interval shorter than the usual wait is kept too */
+		if (h->next_trim) {
+			time_t early =
+				h->next_trim > until.tv_sec ? 0 : until.tv_sec - h->next_trim;
+
+			until.tv_sec -= early;
+		}
 		while (!h->stopping && !h->kick)
 			if (pthread_cond_timedwait(&h->cond, &h->lock, &until) != 0)
 				break;
@@ -100,6 +113,8 @@ int housekeeping_new(struct daemon *d, struct housekeeping **ret)
 	if (!h)
 		return -ENOMEM;
 	h->d = d;
+	if (d->trim_interval && d->volumes)
+		h->next_trim = time(NULL) + (time_t)d->trim_interval;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	r = -pthread_create(&h->thread, NULL, housekeeping_main, h);

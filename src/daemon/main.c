@@ -59,6 +59,8 @@ static void help(void)
 	       "  --backup-encrypt yes|no  encrypt each tenant's backups in the default store\n"
 	       "                       with its own key (default yes)\n"
 	       "  --backup-min-interval SECS  shortest '@every' backup schedule (default 300)\n"
+	       "  --trim-interval SECS  trim every pool's volumes and the pool this often, giving\n"
+	       "                      freed space back to the host (default 21600; 0: never)\n"
 	       "  --uplink IFACE       the interface towards the internet: enables tenant networks,\n"
 	       "                       masquerade and published ports (default: none, networking\n"
 	       "                       disabled)\n"
@@ -182,6 +184,7 @@ enum {
 	OPT_BACKUP_DIR,
 	OPT_BACKUP_ENCRYPT,
 	OPT_BACKUP_MIN_INTERVAL,
+	OPT_TRIM_INTERVAL,
 	OPT_UPLINK,
 	OPT_NETWORK_RANGE,
 	OPT_SUBNET_SIZE,
@@ -219,6 +222,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		{"backup-dir", required_argument, NULL, OPT_BACKUP_DIR},
 		{"backup-encrypt", required_argument, NULL, OPT_BACKUP_ENCRYPT},
 		{"backup-min-interval", required_argument, NULL, OPT_BACKUP_MIN_INTERVAL},
+		{"trim-interval", required_argument, NULL, OPT_TRIM_INTERVAL},
 		{"uplink", required_argument, NULL, OPT_UPLINK},
 		{"network-range", required_argument, NULL, OPT_NETWORK_RANGE},
 		{"subnet-size", required_argument, NULL, OPT_SUBNET_SIZE},
@@ -359,6 +363,11 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 				goto bad_num;
 			d->backup_min_interval = v;
 			break;
+		case OPT_TRIM_INTERVAL:
+			if (parse_uint64(optarg, 0, 86400 * 366, &v, &err) < 0)
+				goto bad_num;
+			d->trim_interval = v;
+			break;
 		case OPT_UPLINK:
 			net_cfg.uplink = optarg;
 			break;
@@ -452,6 +461,7 @@ int main(int argc, char **argv)
 		.lxcfs_binary = "/usr/bin/lxcfs",
 		.backup_encrypt = true,
 		.backup_min_interval = 300,
+		.trim_interval = 6 * 3600,
 	};
 	struct carve_error err = CARVE_ERROR_INIT;
 	struct http_server_config hc = {0};

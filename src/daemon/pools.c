@@ -13,10 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include "base/fd-util.h"
 #include "base/log.h"
+#include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/daemon.h"
+#include "daemon/servers.h"
+#include "daemon/tasks.h"
 
 struct pool_entry {
 	char name[64];
@@ -25,6 +31,9 @@ struct pool_entry {
 	double fill_threshold;
 	bool above; /* above its threshold at the last check */
 	bool deleted;
+	bool trimming; /* a trim runs (one at a time per pool) */
+	bool trimmed; /* last_trim holds a result */
+	struct daemon_trim_result last_trim;
 };
 
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -93,8 +102,11 @@ int daemon_pools_open(struct daemon *d, struct carve_error *err)
 	size_t n = 0;
 	int r;
 
+	char image[PATH_MAX + 32];
+
+	snprintf(image, sizeof(image), "%s/pools/default.img", d->state_dir);
 	pthread_mutex_lock(&pools_lock);
-	r = add_entry("default", d->pool, NULL, d->fill_threshold);
+	r = add_entry("default", d->pool, d->volumes ? image : NULL, d->fill_threshold);
 	pthread_mutex_unlock(&pools_lock);
 	if (r < 0)
 		return r;
@@ -250,4 +262,135 @@ int daemon_pool_of(struct daemon *d, const char *pool_name, struct storage_pool 
 		return carve_err(err, -ENXIO, "pool '%s' is not available", pool_name);
 	*ret = p;
 	return 0;
+}
+
+/* --- trim ------------------------------------------------------------------------------------ */
+
+bool daemon_pool_last_trim(const char *name, struct daemon_trim_result *ret)
+{
+	struct pool_entry *e;
+	bool found = false;
+
+	pthread_mutex_lock(&pools_lock);
+	e = find(name);
+	if (e && e->trimmed) {
+		*ret = e->last_trim;
+		found = true;
+	}
+	pthread_mutex_unlock(&pools_lock);
+	return found;
+}
+
+/* The host blocks under an embedded pool's image (0 without one). */
+static uint64_t image_allocated(const char *image)
+{
+	struct stat st;
+
+	return image && stat(image, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+int daemon_pool_trim(struct daemon *d, const char *name, struct task_ctx *ctx,
+		     struct daemon_trim_result *ret, struct carve_error *err)
+{
+	struct daemon_trim_result res = {.at = time(NULL)};
+	struct storage_pool_usage u = {0};
+	struct db_server **l = NULL;
+	struct storage_pool *p;
+	struct pool_entry *e;
+	char image[PATH_MAX] = "";
+	size_t n = 0;
+	int r;
+
+	pthread_mutex_lock(&pools_lock);
+	e = find(name);
+	r = !e ? -ENOENT : e->trimming ? -EBUSY : 0;
+	if (r == 0) {
+		e->trimming = true;
+		p = e->pool;
+		if (e->image)
+			strscpy(image, e->image, sizeof(image));
+	}
+	pthread_mutex_unlock(&pools_lock);
+	if (r == -ENOENT)
+		return carve_err(err, r, "pool '%s' not found", name);
+	if (r < 0)
+		return carve_err(err, r, "pool '%s': a trim of it is running", name);
+	r = storage_pool_usage(p, &u, err);
+	if (r < 0)
+		goto out;
+	res.allocated_before = u.allocated;
+	res.image_before = image_allocated(image[0] ? image : NULL);
+	r = db_server_list(d->db, NULL, &l, &n, err);
+	if (r < 0)
+		goto out;
+	/* every volume of a running server: what its tenant deleted frees pool blocks... */
+	for (size_t i = 0; i < n; i++) {
+		struct carve_error e2 = CARVE_ERROR_INIT;
+
+		if (ctx)
+			task_progress(ctx, i, n + 1, "steps");
+		if (l[i]->state != DB_SERVER_RUNNING && l[i]->state != DB_SERVER_PAUSED)
+			continue;
+		if (servers_trim_volumes(d, l[i], p, &res.trimmed, &res.volumes, &e2) < 0) {
+			log_info("pool '%s': %s: skipped", name, e2.msg);
+			res.skipped++;
+		}
+	}
+	/* ...which the pool's own trim then gives back to the host */
+	r = storage_pool_trim(p, NULL, err);
+	if (r < 0)
+		goto out;
+	r = storage_pool_usage(p, &u, err);
+	if (r < 0)
+		goto out;
+	res.allocated_after = u.allocated;
+	res.image_after = image_allocated(image[0] ? image : NULL);
+	if (ctx)
+		task_progress(ctx, n + 1, n + 1, "steps");
+	if (ret)
+		*ret = res;
+out:
+	db_server_list_free(l, n);
+	pthread_mutex_lock(&pools_lock);
+	e = find(name);
+	if (e) {
+		e->trimming = false;
+		if (r >= 0) {
+			e->last_trim = res;
+			e->trimmed = true;
+		}
+	}
+	pthread_mutex_unlock(&pools_lock);
+	if (r < 0)
+		return r;
+	{
+		char a[32], b[32], msg[320], object[80];
+		uint64_t back = res.allocated_before > res.allocated_after
+					? res.allocated_before - res.allocated_after
+					: 0;
+
+		snprintf(msg, sizeof(msg),
+			 "pool '%s' trimmed: %u volumes (%u skipped), allocated %s -> %s", name,
+			 res.volumes, res.skipped, format_size(res.allocated_before, a, sizeof(a)),
+			 format_size(res.allocated_after, b, sizeof(b)));
+		snprintf(object, sizeof(object), "pool/%s", name);
+		log_info("%s (%llu bytes given back)", msg, (unsigned long long)back);
+		(void)db_event_append(d->db, "pool.trim", object, msg, NULL);
+	}
+	return 0;
+}
+
+void daemon_pools_trim_all(struct daemon *d)
+{
+	char names[DAEMON_POOLS_MAX][64];
+	size_t n = daemon_pools_names(names, DAEMON_POOLS_MAX);
+
+	if (!d->volumes)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct carve_error err = CARVE_ERROR_INIT;
+
+		if (daemon_pool_trim(d, names[i], NULL, NULL, &err) < 0)
+			log_warning("periodic trim: %s", err.msg);
+	}
 }

@@ -363,8 +363,15 @@ static int release_data_volumes(struct daemon *d, const char *id, struct carve_e
 	return ret;
 }
 
+/* Held around a freeze for a snapshot and around each trim: a trim never runs on a frozen
+ * filesystem (FITRIM would wait for the thaw) and a snapshot never waits behind a long trim of
+ * the same volume for more than one volume's trim. Backups and restores, which freeze by
+ * themselves, are kept away by backups_claim() instead. Unmounts take it too, so that a trim
+ * holding a volume's mount root open never makes a stop's unmount fail with EBUSY. */
+static pthread_mutex_t freeze_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Unmount and detach a stopped server's root and data volumes; idempotent. */
-static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
+static int release_volume_locked(struct daemon *d, const char *id, struct carve_error *err)
 {
 	cleanup(db_server_freep) struct db_server *s = NULL;
 	struct storage_pool *pool = d->pool;
@@ -382,6 +389,114 @@ static int release_volume(struct daemon *d, const char *id, struct carve_error *
 	if (db_server_get_by_id(d->db, id, &s, NULL) >= 0)
 		pool = spool(d, s);
 	return storage_volume_detach(pool, id, mnt, err);
+}
+
+static int release_volume(struct daemon *d, const char *id, struct carve_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&freeze_lock);
+	r = release_volume_locked(d, id, err);
+	pthread_mutex_unlock(&freeze_lock);
+	return r;
+}
+
+static int trim_one(struct storage_pool *pool, const char *volume, const char *mnt,
+		    uint64_t *trimmed, unsigned *volumes, struct carve_error *err)
+{
+	uint64_t t = 0;
+	int r;
+
+	pthread_mutex_lock(&freeze_lock);
+	r = storage_volume_trim(pool, volume, mnt, &t, err);
+	pthread_mutex_unlock(&freeze_lock);
+	if (r == -ENOTCONN) /* not mounted on the host (a VM's disk, a stopped server) */
+		return 0;
+	if (r < 0)
+		return r;
+	*trimmed += t;
+	(*volumes)++;
+	return 0;
+}
+
+int servers_trim_volumes(struct daemon *d, const struct db_server *s,
+			 const struct storage_pool *only, uint64_t *ret_trimmed,
+			 unsigned *ret_volumes, struct carve_error *err)
+{
+	struct db_volume **l = NULL;
+	char mnt[PATH_MAX];
+	size_t n = 0;
+	int r, ret = 0;
+
+	if (!d->volumes)
+		return 0;
+	r = backups_claim(d, s->id, "trim", err);
+	if (r < 0)
+		return carve_err_prefix(err, "server '%s'", s->name);
+	if (!only || only == spool(d, s)) {
+		r = rootfs_mountpoint(d, s->id, mnt, sizeof(mnt));
+		if (r < 0)
+			ret = carve_err(err, r, "server '%s': volume paths", s->name);
+		else
+			ret = trim_one(spool(d, s), s->id, mnt, ret_trimmed, ret_volumes, err);
+	}
+	if (ret >= 0)
+		ret = db_volume_list_by_server(d->db, s->id, &l, &n, err);
+	for (size_t i = 0; ret >= 0 && i < n; i++) {
+		struct storage_pool *pool = daemon_pool(d, l[i]->pool);
+
+		if (!pool || (only && pool != only))
+			continue;
+		r = data_mountpoint(d, s->id, l[i]->id, mnt, sizeof(mnt));
+		if (r < 0)
+			ret = carve_err(err, r, "volume '%s': mount point", l[i]->name);
+		else
+			ret = trim_one(pool, l[i]->id, mnt, ret_trimmed, ret_volumes, err);
+	}
+	db_volume_list_free(l, n);
+	backups_release(s->id);
+	if (ret < 0)
+		carve_err_prefix(err, "server '%s'", s->name);
+	return ret;
+}
+
+/* Before a stopped server's volumes are unmounted: trim them and then their pools, so what the
+ * tenant deleted goes back to the pool and the host. Best effort: failures are logged only. */
+static void trim_on_stop(struct daemon *d, const struct db_server *s)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct storage_pool *pools[DAEMON_POOLS_MAX + 1] = {spool(d, s)};
+	struct db_volume **l = NULL;
+	uint64_t trimmed = 0;
+	unsigned volumes = 0;
+	size_t n = 0, np = 1;
+
+	if (!d->volumes)
+		return;
+	if (servers_trim_volumes(d, s, NULL, &trimmed, &volumes, &err) < 0) {
+		log_warning("server '%s': trim before unmount: %s", s->name, err.msg);
+		return;
+	}
+	if (volumes == 0)
+		return;
+	if (db_volume_list_by_server(d->db, s->id, &l, &n, NULL) >= 0)
+		for (size_t i = 0; i < n; i++) {
+			struct storage_pool *p = daemon_pool(d, l[i]->pool);
+			bool seen = !p;
+
+			for (size_t j = 0; j < np && !seen; j++)
+				seen = pools[j] == p;
+			if (!seen && np < ELEMENTSOF(pools))
+				pools[np++] = p;
+		}
+	db_volume_list_free(l, n);
+	for (size_t i = 0; i < np; i++) {
+		carve_err_clear(&err);
+		if (storage_pool_trim(pools[i], NULL, &err) < 0)
+			log_warning("server '%s': trim its pool: %s", s->name, err.msg);
+	}
+	log_debug("server '%s': trimmed %u volumes (%llu bytes free) before unmount", s->name,
+		  volumes, (unsigned long long)trimmed);
 }
 
 static void exit_reason(const struct monitor_status *st, const char *when, char *buf, size_t len)
@@ -680,8 +795,12 @@ int servers_volume_snapshot(struct daemon *d, const struct db_server *s, const c
 	 * dirty pages first), so the snapshot is consistent. A paused server's processes are
 	 * frozen already (FIFREEZE could wait forever on one frozen inside a write): its dirty
 	 * pages are written with syncfs. A stopped one is not mounted and needs nothing. */
-	if (s->state == DB_SERVER_RUNNING)
-		return storage_volume_snapshot_frozen(spool(d, s), s->id, snapshot, path, err);
+	if (s->state == DB_SERVER_RUNNING) {
+		pthread_mutex_lock(&freeze_lock);
+		r = storage_volume_snapshot_frozen(spool(d, s), s->id, snapshot, path, err);
+		pthread_mutex_unlock(&freeze_lock);
+		return r;
+	}
 	if (s->state == DB_SERVER_PAUSED) {
 		cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -787,6 +906,7 @@ static int do_stop(struct daemon *d, const char *id, struct carve_error *err)
 	if (r < 0)
 		goto fail;
 	exit_reason(&st, "", reason, sizeof(reason));
+	trim_on_stop(d, s);
 	r = release_volume(d, s->id, err);
 	if (r < 0)
 		goto fail;
@@ -935,6 +1055,7 @@ static void on_monitor_gone(struct daemon *d, const char *id)
 	 * task. */
 	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_PAUSED)
 		return;
+	trim_on_stop(d, s);
 	if (release_volume(d, id, &err) < 0)
 		log_warning("server '%s': release its volume: %s", s->name, err.msg);
 	if (set_state(d, id, s->state, DB_SERVER_STOPPED, reason, 0, 0) >= 0)

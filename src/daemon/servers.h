@@ -35,6 +35,13 @@ struct server_op {
  * I/O limits on the block device of each of its disks that is attached now. */
 int servers_limits(struct daemon *d, const struct db_server *s, struct cgroup_limits *ret,
 		   struct carve_error *err);
+/* FITRIM the server's volumes mounted on the host (root and data; only those in pool `only`
+ * unless NULL): bytes the filesystems discarded are added to ret_trimmed, volumes trimmed to
+ * ret_volumes. Volumes not mounted are skipped. -EBUSY while a backup, restore or other trim
+ * holds the server; never concurrent with a snapshot's freeze. The pools are not trimmed. */
+int servers_trim_volumes(struct daemon *d, const struct db_server *s,
+			 const struct storage_pool *only, uint64_t *ret_trimmed,
+			 unsigned *ret_volumes, struct carve_error *err);
 /* Snapshot a server's root volume at a consistent point: a mounted container filesystem is
  * frozen (FIFREEZE) around the reflink; a running VM's guest is paused through QMP (stop, which
  * drains its I/O) and resumed after; a paused VM is refused (-EBUSY). */

@@ -237,6 +237,76 @@ int storage_fs_thaw(const char *mountpoint, struct carve_error *err)
 	return 0;
 }
 
+static int attached_to(const char *path, char *ret_devnode, size_t len);
+
+int storage_fs_trim(const char *mountpoint, uint64_t *ret_trimmed, struct carve_error *err)
+{
+	cleanup_close int fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct fstrim_range range = {.start = 0, .len = UINT64_MAX, .minlen = 0};
+
+	if (fd < 0)
+		return carve_err(err, -errno, "trim '%s'", mountpoint);
+	if (ioctl(fd, FITRIM, &range) < 0) {
+		int r = -errno;
+
+		if (r == -EOPNOTSUPP || r == -ENOTTY)
+			return carve_err(err, -EOPNOTSUPP,
+					 "trim '%s': its filesystem or device does not support "
+					 "discard",
+					 mountpoint);
+		return carve_err(err, r, "trim '%s'", mountpoint);
+	}
+	if (ret_trimmed)
+		*ret_trimmed = range.len;
+	return 0;
+}
+
+int storage_volume_trim(struct storage_pool *p, const char *volume, const char *mountpoint,
+			uint64_t *ret_trimmed, struct carve_error *err)
+{
+	char path[PATH_MAX], source[PATH_MAX], fstype[32], dev[LOOP_DEVNODE_MAX];
+	int r;
+
+	if (p->ops != &storage_driver_reflink)
+		return carve_err(err, -EOPNOTSUPP, "pool '%s': driver '%s' has no trim", p->name,
+				 p->ops->name);
+	r = reflink_volume_path(p, volume, path, sizeof(path));
+	if (r < 0)
+		return carve_err(err, r, "volume '%.64s'", volume);
+	r = storage_mount_find(mountpoint, source, sizeof(source), fstype, sizeof(fstype));
+	if (r < 0)
+		return carve_err(err, r, "volume '%s': read mounts", volume);
+	if (r == 0)
+		return carve_err(err, -ENOTCONN, "volume '%s': '%s' is not mounted", volume,
+				 mountpoint);
+	/* only the volume's own ext4: never the filesystem below a stale mount point */
+	r = attached_to(path, dev, sizeof(dev));
+	if (r < 0)
+		return carve_err(err, r, "volume '%s': find loop devices", volume);
+	if (r == 0 || !streq(source, dev))
+		return carve_err(err, -ENOTCONN,
+				 "volume '%s': '%s' is mounted from '%s', not its "
+				 "loop device",
+				 volume, mountpoint, source);
+	r = storage_fs_trim(mountpoint, ret_trimmed, err);
+	if (r < 0)
+		carve_err_prefix(err, "volume '%s'", volume);
+	return r;
+}
+
+int storage_pool_trim(struct storage_pool *p, uint64_t *ret_trimmed, struct carve_error *err)
+{
+	int r;
+
+	if (p->ops != &storage_driver_reflink)
+		return carve_err(err, -EOPNOTSUPP, "pool '%s': driver '%s' has no trim", p->name,
+				 p->ops->name);
+	r = storage_fs_trim(p->path, ret_trimmed, err);
+	if (r < 0)
+		carve_err_prefix(err, "pool '%s'", p->name);
+	return r;
+}
+
 int storage_fs_grow(const char *devnode, struct carve_error *err)
 {
 	int r = loop_set_capacity(devnode);

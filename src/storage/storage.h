@@ -169,6 +169,21 @@ int storage_volume_detach(struct storage_pool *p, const char *volume, const char
 /* Grow a mounted (or attached) ext4 to its loop device's backing file size: LOOP_SET_CAPACITY,
  * then resize2fs online. storage_volume_resize calls it for attached volumes. */
 int storage_fs_grow(const char *devnode, struct carve_error *err);
+/* Give a mounted filesystem's free space back to its device: FITRIM over the whole filesystem
+ * (minlen 0), as fstrim does; a loop device turns the discards into holes punched in its backing
+ * file. The bytes the filesystem reports trimmed (its free space it discarded, not what the file
+ * really lost) go to ret_trimmed if non-NULL. -EOPNOTSUPP with a clear message where the
+ * filesystem or the device has no discard. Safe on a filesystem in use; a frozen one makes it
+ * wait for the thaw, so callers keep it away from snapshots. */
+int storage_fs_trim(const char *mountpoint, uint64_t *ret_trimmed, struct carve_error *err);
+/* storage_fs_trim of the volume's ext4 mounted at mountpoint; -ENOTCONN unless mountpoint is
+ * mounted from the volume's own loop device. Follow it with storage_pool_trim: the holes it
+ * punches free pool blocks that only the pool's trim gives back to the host. */
+int storage_volume_trim(struct storage_pool *p, const char *volume, const char *mountpoint,
+			uint64_t *ret_trimmed, struct carve_error *err);
+/* storage_fs_trim of the pool's filesystem (the embedded XFS image's mount, or the filesystem
+ * holding a directory pool). */
+int storage_pool_trim(struct storage_pool *p, uint64_t *ret_trimmed, struct carve_error *err);
 int storage_fs_freeze(const char *mountpoint, struct carve_error *err);
 int storage_fs_thaw(const char *mountpoint, struct carve_error *err);
 

@@ -120,6 +120,69 @@ check "its mount is gone" bash -c "! grep -q ' $T/state/pools/extra ' /proc/self
 api DELETE /pools/default
 expect_eq "the default pool cannot be deleted" "$STATUS" 409
 
+# freed space goes back: a trim (on demand, and when a server stops) punches what a tenant
+# deleted out of its volume file and then out of the pool's image on the host
+oid=$(server_field other .id)
+ovol="$T/state/pools/default/volumes/$oid.raw"
+img="$T/state/pools/default.img"
+blocks() { echo $(($(stat -c %b "$1") * 512)); }
+mib() { echo "$(($1 >> 20))M"; }
+ex other "dd if=/dev/urandom of=/big bs=1M count=200 2>/dev/null && sync"
+sum=$(ex other "md5sum < /big" | awk '{print $1}')
+api POST /servers/other/snapshots '{"name":"pretrim"}'
+expect_eq "snapshot before the delete" "$(wait_task "$(jf .task.id)")" succeeded
+api GET /servers/other
+used0=$(jf .disk_used)
+vol0=$(blocks "$ovol")
+ex other "rm /big && sync"
+api POST /pools/default/trim
+expect_eq "a trim is a task" "$STATUS/$(jf .task.kind)" 202/pool.trim
+tid=$(jf .task.id)
+expect_eq "the trim task succeeds" "$(wait_task "$tid")" succeeded
+api POST /pools/nope/trim
+expect_eq "trimming an unknown pool is 404" "$STATUS" 404
+api POST /pools/default/trim '{"now":true}'
+expect_eq "a trim takes no fields" "$STATUS" 400
+mk_user acme-owner owner acme "trim-pass-123"
+tok=$(login acme-owner "trim-pass-123")
+api POST /pools/default/trim "" "$tok"
+expect_match "a tenant's owner may not trim a pool (403 naming pools.write)" "$STATUS $(jf .error.message)" "^403 .*pools.write"
+api GET /servers/other
+used1=$(jf .disk_used)
+vol1=$(blocks "$ovol")
+echo "# trim of 'other': disk_used $(mib "$used0") -> $(mib "$used1"), volume file $(mib "$vol0") -> $(mib "$vol1")"
+check "the trim gave the deleted 200M back to the volume's allocated bytes" test $((used0 - used1)) -gt $((180 << 20))
+check "the volume file's blocks dropped as much" test $((vol0 - vol1)) -gt $((180 << 20))
+api GET /pools/default
+check "the pool reports the trim (volumes trimmed)" test "$(jf .last_trim.volumes)" -ge 3
+snap="$T/state/pools/default/snapshots/$oid/pretrim.raw"
+expect_eq "the snapshot still holds the deleted file, intact" \
+	"$(debugfs -R 'cat /big' "$snap" 2>/dev/null | md5sum | awk '{print $1}')" "$sum"
+img0=$(blocks "$img")
+api DELETE /servers/other/snapshots/pretrim
+[ "$STATUS" = 202 ] && wait_task "$(jf .task.id)" >/dev/null
+out=$("$CARVE" pool trim default --json)
+expect_eq "carve pool trim prints the result" "$(jq -r '.volumes >= 1 and .image_allocated_before > 0' <<<"$out")" true
+img1=$(blocks "$img")
+echo "# trim after the snapshot went: pool image on the host $(mib "$img0") -> $(mib "$img1"); $(jq -c . <<<"$out")"
+check "the pool image gave the freed blocks back to the host" test $((img0 - img1)) -gt $((180 << 20))
+expect_match "carve pool trim --help" "$("$CARVE" pool trim --help 2>&1)" "give the space tenants freed back"
+api GET /events
+expect_match "a trim records an event" "$(jf '[.[] | select(.kind == "pool.trim")][0].message')" \
+	"pool 'default' trimmed: [0-9]+ volumes"
+# a stop trims before it unmounts
+ex other "dd if=/dev/urandom of=/big2 bs=1M count=200 2>/dev/null && sync"
+vol0=$(blocks "$ovol")
+img0=$(blocks "$img")
+ex other "rm /big2 && sync"
+server_do other stop
+vol1=$(blocks "$ovol")
+img1=$(blocks "$img")
+echo "# stop of 'other' after a delete: volume file $(mib "$vol0") -> $(mib "$vol1"), pool image $(mib "$img0") -> $(mib "$img1")"
+check "stopping a server trimmed its volume" test $((vol0 - vol1)) -gt $((180 << 20))
+check "and its pool's image on the host" test $((img0 - img1)) -gt $((180 << 20))
+server_do other start
+
 # delete removes volume and snapshots
 server_do small stop
 id=$(server_field small .id)
@@ -137,6 +200,20 @@ server_do other stop
 check "a stopped server's loop device is released despite a copied mount namespace" \
 	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/$(server_field other .id).raw'"
 kill "$pinner" 2>/dev/null; wait "$pinner" 2>/dev/null
+# the periodic trim (--trim-interval): carved restarted with 1 s; servers keep running
+stop_carved
+start_carved --pool-size 8G --overcommit 2 --fill-threshold 1 --trim-interval 1 || exit 1
+cid=$(server_field copy .id)
+ex copy "dd if=/dev/urandom of=/big bs=1M count=100 2>/dev/null && sync"
+vol0=$(blocks "$T/state/pools/default/volumes/$cid.raw")
+ex copy "rm /big && sync"
+for _ in $(seq 1 50); do
+	vol1=$(blocks "$T/state/pools/default/volumes/$cid.raw")
+	[ $((vol0 - vol1)) -gt $((90 << 20)) ] && break
+	sleep 0.2
+done
+echo "# periodic trim of 'copy': volume file $(mib "$vol0") -> $(mib "$vol1")"
+check "the periodic trim gave a deleted file back without any call" test $((vol0 - vol1)) -gt $((90 << 20))
 server_do copy stop
 check "no volume is attached once every server stopped" \
 	bash -c "! losetup -a | grep -F '$T/state/pools/default/volumes/'"

@@ -585,6 +585,55 @@ static void test_frozen_snapshot(void **state)
 	assert_ok(storage_volume_destroy(pool, "live", &e), &e);
 }
 
+static void test_trim(void **state)
+{
+	struct carve_error e = CARVE_ERROR_INIT;
+	struct storage_usage u0, u1;
+	struct storage_pool_usage pu;
+	char mp[PATH_MAX], p[PATH_MAX], other[PATH_MAX];
+	size_t len = 24u << 20;
+	uint8_t *buf = malloc(len);
+	uint64_t trimmed = 0;
+
+	assert_non_null(buf);
+	fill_pattern(buf, len, 7);
+	assert_ok(storage_volume_create(pool, "trimmed", 128u << 20, &e), &e);
+	/* not mounted (yet): refused, naming the volume */
+	pathf(mp, sizeof(mp), "%s/mnt-trimmed", tmpdir);
+	assert_int_equal(mkdir(mp, 0700) < 0 && errno != EEXIST ? -errno : 0, 0);
+	assert_int_equal(storage_volume_trim(pool, "trimmed", mp, NULL, fresh(&e)), -ENOTCONN);
+	assert_non_null(strstr(e.msg, "volume 'trimmed'"));
+	assert_int_equal(storage_fs_trim("/nonexistent-carve-trim", NULL, fresh(&e)), -ENOENT);
+	attach("trimmed", mp, sizeof(mp), 0);
+	write_file(pathf(p, sizeof(p), "%s/big", mp), buf, len);
+	sync();
+	assert_ok(storage_volume_snapshot_frozen(pool, "trimmed", "kept", mp, &e), &e);
+	assert_ok(storage_volume_usage(pool, "trimmed", &u0, &e), &e);
+	assert_int_equal(unlink(p), 0);
+	sync();
+	assert_ok(storage_volume_trim(pool, "trimmed", mp, &trimmed, &e), &e);
+	assert_ok(storage_pool_trim(pool, NULL, &e), &e);
+	assert_ok(storage_volume_usage(pool, "trimmed", &u1, &e), &e);
+	/* the deleted file's blocks are holes in the volume file now */
+	assert_true(trimmed >= len);
+	assert_true(u0.used - u1.used >= len - (1u << 20));
+	assert_ok(storage_pool_usage(pool, &pu, &e), &e);
+	/* another volume's mount point is not this volume's */
+	assert_ok(storage_volume_create(pool, "bystander", 64u << 20, &e), &e);
+	attach("bystander", other, sizeof(other), 0);
+	assert_int_equal(storage_volume_trim(pool, "trimmed", other, NULL, fresh(&e)), -ENOTCONN);
+	detach("bystander");
+	detach("trimmed");
+	/* the snapshot kept the file: its extents were only un-shared */
+	assert_ok(storage_volume_rollback(pool, "trimmed", "kept", &e), &e);
+	attach("trimmed", mp, sizeof(mp), 0);
+	assert_file(p, buf, len);
+	detach("trimmed");
+	assert_ok(storage_volume_destroy(pool, "bystander", &e), &e);
+	assert_ok(storage_volume_destroy(pool, "trimmed", &e), &e);
+	free(buf);
+}
+
 static void test_teardown_and_reopen(void **state)
 {
 	struct carve_error e = CARVE_ERROR_INIT;
@@ -641,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_overcommit),
 		cmocka_unit_test(test_hard_limit),
 		cmocka_unit_test(test_frozen_snapshot),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_teardown_and_reopen),
 	};
 
