@@ -458,14 +458,18 @@ int vm_cmdline_build(const struct vm_config *cfg, char ***ret_argv, struct carve
 		cleanup_free char *p = escape_commas(d->path);
 		if (!p)
 			b.r = -ENOMEM;
-		/* format explicit (nothing probed), cache=none (O_DIRECT, no host page cache) */
+		/* format explicit (nothing probed), cache=none (O_DIRECT, no host page cache);
+		 * a guest's discard (fstrim) punches holes in the raw file, giving the space back
+		 * to the pool as a container's trim does */
 		argv_add(&b, "-drive");
-		argv_add(&b, "if=none,id=disk%zu,file=%s,format=%s,cache=%s,aio=%s,readonly=%s", i,
-			 p ? p : "", vm_disk_format_to_string(d->format),
-			 d->writeback ? "writeback" : "none",
-			 vm_aio_to_string(d->writeback && aio == VM_AIO_NATIVE ? VM_AIO_THREADS
-									       : aio),
-			 d->read_only ? "on" : "off");
+		argv_add(
+			&b,
+			"if=none,id=disk%zu,file=%s,format=%s,cache=%s,aio=%s,readonly=%s,discard=%s",
+			i, p ? p : "", vm_disk_format_to_string(d->format),
+			d->writeback ? "writeback" : "none",
+			vm_aio_to_string(d->writeback && aio == VM_AIO_NATIVE ? VM_AIO_THREADS
+									      : aio),
+			d->read_only ? "on" : "off", d->read_only ? "ignore" : "unmap");
 		argv_add(&b, "-device");
 		argv_add(&b, "%s,drive=disk%zu,id=vblk%zu%s%s%s",
 			 microvm ? "virtio-blk-device" : "virtio-blk-pci", i, i,

@@ -82,10 +82,11 @@ static void test_q35_tcg_golden(void **state)
 		"-kernel /assets/vmlinuz -initrd /assets/initramfs.gz -append console=ttyS0 "
 		"-drive "
 		"if=none,id=disk0,file=/pool/web1,,root.raw,format=raw,cache=none,aio=threads,"
-		"readonly=off "
+		"readonly=off,discard=unmap "
 		"-device virtio-blk-pci,drive=disk0,id=vblk0,serial=root "
 		"-drive "
-		"if=none,id=disk1,file=/pool/seed.img,format=raw,cache=none,aio=threads,readonly=on "
+		"if=none,id=disk1,file=/pool/seed.img,format=raw,cache=none,aio=threads,readonly=on,"
+		"discard=ignore "
 		"-device virtio-blk-pci,drive=disk1,id=vblk1");
 	/* QEMU never guesses: no -daemonize, no -runas, no -hda style options */
 	assert_null(strstr(s, "-daemonize"));
