@@ -361,15 +361,31 @@ int store_chunk_write(struct backup_store *s, struct chunk_codec *c, const struc
 	return 1;
 }
 
+/*
+ * The batch is taken out of the store under the lock and made durable outside it, so the other
+ * workers go on encoding and writing the next batch while this one syncs. A chunk of the batch
+ * in flight is not found by the "already staged" check above: another worker may write it again
+ * under another temporary name, and the second rename replaces the first with the same bytes.
+ * Every flush a worker starts ends before that worker returns, so the caller's last flush (after
+ * the workers are joined) leaves nothing in flight.
+ */
 int store_chunks_flush(struct backup_store *s)
 {
+	struct staged_chunk batch[STAGE_CHUNKS_MAX];
+	size_t n;
 	int r = 0;
 
 	pthread_mutex_lock(&s->stage_lock);
-	if (s->n_stage > 0 && syncfs(s->chunks_fd) < 0)
+	n = s->n_stage;
+	memcpy(batch, s->stage, n * sizeof(batch[0]));
+	s->n_stage = 0;
+	s->stage_bytes = 0;
+	pthread_mutex_unlock(&s->stage_lock);
+
+	if (n > 0 && syncfs(s->chunks_fd) < 0)
 		r = -errno;
-	for (size_t i = 0; i < s->n_stage; i++) {
-		struct staged_chunk *st = &s->stage[i];
+	for (size_t i = 0; i < n; i++) {
+		struct staged_chunk *st = &batch[i];
 
 		if (r >= 0 && renameat(st->dfd, st->tmp, st->dfd, st->name) < 0)
 			r = -errno;
@@ -377,9 +393,6 @@ int store_chunks_flush(struct backup_store *s)
 			(void)unlinkat(st->dfd, st->tmp, 0);
 		safe_close(st->dfd);
 	}
-	s->n_stage = 0;
-	s->stage_bytes = 0;
-	pthread_mutex_unlock(&s->stage_lock);
 	return r;
 }
 
