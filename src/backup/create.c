@@ -148,16 +148,6 @@ static bool range_unchanged(const struct extmap *x, const struct extmap *y, uint
 	}
 }
 
-static bool buf_is_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero[4096];
-
-	for (; n >= sizeof(zero); p += sizeof(zero), n -= sizeof(zero))
-		if (memcmp(p, zero, sizeof(zero)) != 0)
-			return false;
-	return n == 0 || memcmp(p, zero, n) == 0;
-}
-
 enum {
 	ST_NONE,
 	ST_DATA
@@ -215,7 +205,7 @@ static void *worker(void *arg)
 		p->qlen--;
 		pthread_mutex_unlock(&p->lock);
 
-		zero = buf_is_zero(j.buf, j.len);
+		zero = mem_is_zero(j.buf, j.len);
 		if (!zero) {
 			chunk_digest(p->k, j.buf, j.len, d);
 			r = codec ? store_chunk_write(p->s, codec, p->k, d, j.buf, j.len, &written)

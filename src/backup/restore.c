@@ -64,16 +64,6 @@ struct restore_ctx {
 	struct backup_restore_stats st;
 };
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero[4096];
-
-	for (; n >= sizeof(zero); p += sizeof(zero), n -= sizeof(zero))
-		if (memcmp(p, zero, sizeof(zero)) != 0)
-			return false;
-	return n == 0 || memcmp(p, zero, n) == 0;
-}
-
 /* Write buf (n bytes at offset) into the file: the non-zero 64K pieces, each run of them in one
  * call; the range is a hole already. Aligned runs go through O_DIRECT: no copy into the page
  * cache, and XFS and ext4 let aligned direct writes inside the file run side by side, where
@@ -89,14 +79,14 @@ static int64_t write_nonzero(struct restore_ctx *c, const uint8_t *buf, size_t n
 		ssize_t w = -1;
 		bool direct;
 
-		if (all_zero(buf + o, l)) {
+		if (mem_is_zero(buf + o, l)) {
 			o += l;
 			continue;
 		}
 		while (o + run < n) {
 			size_t k = n - o - run < PIECE ? n - o - run : PIECE;
 
-			if (run > 0 && all_zero(buf + o + run, k))
+			if (run > 0 && mem_is_zero(buf + o + run, k))
 				break;
 			run += k;
 		}

@@ -6,6 +6,17 @@
 
 #include "base/string-util.h"
 
+bool mem_is_zero(const void *p, size_t n)
+{
+	static const uint8_t zero[4096];
+	const uint8_t *b = p;
+
+	for (; n >= sizeof(zero); b += sizeof(zero), n -= sizeof(zero))
+		if (memcmp(b, zero, sizeof(zero)) != 0)
+			return false;
+	return n == 0 || memcmp(b, zero, n) == 0;
+}
+
 int strscpy(char *dst, const char *src, size_t n)
 {
 	size_t l = strlen(src);

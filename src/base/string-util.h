@@ -35,6 +35,9 @@ int random_id(char out[33]);
 /* Constant-time comparison of two buffers of equal length. */
 bool memeq_consttime(const void *a, const void *b, size_t len);
 
+/* Whether the n bytes at p are all zero (fast: compared a page at a time). */
+bool mem_is_zero(const void *p, size_t n);
+
 /* Format now (or t) as RFC 3339 UTC "2026-11-22T10:00:00Z" into out[21]. */
 void format_timestamp(int64_t t, char out[32]);
 

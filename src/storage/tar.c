@@ -262,14 +262,6 @@ static bool header_checksum_ok(const uint8_t *h)
 	return want == u || (long)want == s;
 }
 
-static bool all_zero(const uint8_t *h)
-{
-	for (size_t i = 0; i < BLOCK; i++)
-		if (h[i])
-			return false;
-	return true;
-}
-
 struct entry {
 	char name[PATH_MAX];
 	char link[PATH_MAX];
@@ -659,7 +651,7 @@ int storage_tar_extract(int tar_fd, int root_fd, uint64_t max_bytes, storage_pro
 		r = rd_read(&rd, h, BLOCK, err);
 		if (r < 0)
 			goto out;
-		if (all_zero(h)) {
+		if (mem_is_zero(h, BLOCK)) {
 			if (!any) {
 				r = carve_err(err, -EBADMSG, "archive is empty");
 				goto out;

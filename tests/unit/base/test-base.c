@@ -305,6 +305,17 @@ static void test_string_misc(void **state)
 	assert_string_equal(hex, "000fa5ff");
 	assert_true(memeq_consttime("abcd", "abcd", 4));
 	assert_false(memeq_consttime("abcd", "abce", 4));
+	{
+		static uint8_t big[3 * 4096 + 7];
+		assert_true(mem_is_zero(big, 0));
+		assert_true(mem_is_zero(big, sizeof(big)));
+		big[sizeof(big) - 1] = 1; /* in the tail after the whole pages */
+		assert_false(mem_is_zero(big, sizeof(big)));
+		assert_true(mem_is_zero(big, sizeof(big) - 1));
+		big[4096] = 1; /* in a whole page */
+		assert_false(mem_is_zero(big, sizeof(big) - 1));
+		assert_true(mem_is_zero(big, 4096));
+	}
 	assert_true(streq("a", "a"));
 	assert_false(streq("a", NULL));
 	assert_true(startswith("carve_123", "carve_"));
