@@ -6,12 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
 #include "daemon/api.h"
 #include "daemon/backups.h"
 #include "daemon/networks.h"
 #include "daemon/servers.h"
+#include "monitor/monitor.h"
 #include "vm/vm.h"
 
 #define VCPUS_MAX 256
@@ -501,11 +503,26 @@ void api_servers_patch(struct daemon *d, const struct caller *c, struct http_req
 			strscpy(err.field, "disk", sizeof(err.field));
 			return api_fail(resp, &err);
 		}
-		/* grows the file, and the ext4 in it (online when the server runs) */
-		if (storage_volume_resize(pool, s->id, disk, &err) < 0) {
+		/* a container's: the file and the ext4 in it (online when it runs); a VM's: the
+		 * file only (the guest grows its partitions and filesystems), and a running QEMU
+		 * is told, so that the guest sees the new size now */
+		if ((streq(s->kind, "vm") ? storage_volume_resize_raw(pool, s->id, disk, &err)
+					  : storage_volume_resize(pool, s->id, disk, &err)) < 0) {
 			carve_err_prefix(&err, "server '%s': disk", s->name);
 			strscpy(err.field, "disk", sizeof(err.field));
 			return api_fail(resp, &err);
+		}
+		if (streq(s->kind, "vm") && s->state == DB_SERVER_RUNNING) {
+			char dir[PATH_MAX];
+
+			if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0 ||
+			    monitor_vm_block_resize(dir, 0, disk, &err) < 0) {
+				/* the file has grown: QEMU opens it at that size next start */
+				log_warning("server '%s': disk grown to %" PRIu64
+					    " bytes, but the running guest was not told: %s",
+					    s->name, disk, err.msg);
+				carve_err_clear(&err);
+			}
 		}
 	}
 	/* Re-read inside a transaction so a concurrent state change is not overwritten. */

@@ -60,6 +60,7 @@ static json_t *volume_json(struct daemon *d, const struct db_volume *v)
 		      json_timestamp(v->created_at));
 	if (!j)
 		return NULL;
+	json_object_set_new(j, "guest_written", json_boolean(v->guest_written));
 	if (d->volumes && daemon_pool(d, v->pool) &&
 	    storage_volume_usage(daemon_pool(d, v->pool), v->id, &u, NULL) >= 0)
 		json_object_set_new(j, "used", json_integer((json_int_t)u.used));
@@ -372,8 +373,10 @@ void api_volumes_patch(struct daemon *d, const struct caller *c, struct http_req
 		carve_err(&err, -EBUSY, "volume '%s': attached meanwhile, try again", v->name);
 		goto fail;
 	}
+	/* a VM's disk grows as a file: its guest grows what is inside */
 	if (storage_pool_admit(pool, size - cur->size, &err) < 0 ||
-	    storage_volume_resize(pool, cur->id, size, &err) < 0) {
+	    (cur->guest_written ? storage_volume_resize_raw(pool, cur->id, size, &err)
+				: storage_volume_resize(pool, cur->id, size, &err)) < 0) {
 		carve_err_prefix(&err, "volume '%s': size", v->name);
 		strscpy(err.field, "size", sizeof(err.field));
 		goto fail;
@@ -501,6 +504,17 @@ void api_volumes_attach(struct daemon *d, const struct caller *c, struct http_re
 			  cur->name, s->name, is_vm ? VM_VOLUMES_MAX : VOLUMES_PER_SERVER_MAX);
 		goto fail;
 	}
+	/* a guest's blocks are never mounted on the host: once a VM's disk, never a container's */
+	if (!is_vm && cur->guest_written) {
+		carve_err_field(&err, -EBUSY, "server",
+				"volume '%s' has been a VM's disk (its blocks are what a guest "
+				"wrote): the host does not mount it, so it cannot go to container "
+				"'%s'; attach it to a VM",
+				cur->name, s->name);
+		goto fail;
+	}
+	if (is_vm)
+		cur->guest_written = true;
 	strscpy(cur->server_id, s->id, sizeof(cur->server_id));
 	free(cur->path);
 	cur->path = strdup(path);

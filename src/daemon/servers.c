@@ -218,6 +218,11 @@ static int attach_data_volumes(struct daemon *d, const char *id, struct data_mou
 	for (size_t i = 0; i < m->n; i++) {
 		const struct db_volume *v = m->volumes[i];
 
+		if (v->guest_written) /* the attach refuses it; a row from elsewhere is not trusted */
+			return carve_err(err, -EPERM,
+					 "volume '%s' has been a VM's disk: the host does not mount "
+					 "it; detach it",
+					 v->name);
 		r = data_mountpoint(d, id, v->id, m->sources[i], sizeof(m->sources[i]));
 		if (r < 0)
 			return carve_err(err, r, "volume '%s': mount point", v->name);
@@ -559,7 +564,10 @@ int server_task_create(struct daemon *d, struct task_ctx *ctx, void *userdata,
 			goto fail;
 		task_progress(ctx, 2, 3, "steps");
 		if (!op->snapshot[0] && s->disk > tpl->disk_min) {
-			r = storage_volume_resize(spool(d, s), s->id, s->disk, err);
+			/* a VM's disk grows as a file; a container's ext4 grows with it */
+			r = streq(s->kind, "vm")
+				    ? storage_volume_resize_raw(spool(d, s), s->id, s->disk, err)
+				    : storage_volume_resize(spool(d, s), s->id, s->disk, err);
 			if (r < 0) {
 				carve_err_prefix(err, "disk");
 				(void)storage_volume_destroy(spool(d, s), s->id, NULL);

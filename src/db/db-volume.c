@@ -9,7 +9,8 @@
 #include "base/string-util.h"
 #include "db/db-internal.h"
 
-#define VOLUME_COLUMNS "id, tenant_id, name, pool, size, server_id, path, created_at"
+#define VOLUME_COLUMNS \
+	"id, tenant_id, name, pool, size, server_id, path, created_at, guest_written"
 
 static int volume_row(sqlite3_stmt *st, void **ret)
 {
@@ -30,6 +31,7 @@ static int volume_row(sqlite3_stmt *st, void **ret)
 		return r;
 	}
 	v->created_at = sqlite3_column_int64(st, 7);
+	v->guest_written = sqlite3_column_int(st, 8) != 0;
 	*ret = v;
 	return 0;
 }
@@ -98,7 +100,7 @@ int db_volume_create(struct db *db, struct db_volume *v, struct carve_error *err
 	if (r < 0)
 		goto fail;
 	r = db_prepare(db,
-		       "INSERT INTO volumes (" VOLUME_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		       "INSERT INTO volumes (" VOLUME_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &st, err);
 	if (r < 0)
 		goto fail;
@@ -111,6 +113,7 @@ int db_volume_create(struct db *db, struct db_volume *v, struct carve_error *err
 	}
 	sqlite3_bind_int64(st, 5, (int64_t)v->size);
 	sqlite3_bind_int64(st, 8, now);
+	sqlite3_bind_int(st, 9, v->guest_written);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 		r = carve_err(err, -ENOENT, "volume '%s': tenant or server not found", v->name);
@@ -222,13 +225,17 @@ int db_volume_update(struct db *db, const struct db_volume *v, struct carve_erro
 	r = path_taken(db, v, err);
 	if (r < 0)
 		return r;
-	r = db_prepare(db, "UPDATE volumes SET size = ?, server_id = ?, path = ? WHERE id = ?", &st,
-		       err);
+	/* guest_written only ever goes from 0 to 1 */
+	r = db_prepare(db,
+		       "UPDATE volumes SET size = ?, server_id = ?, path = ?,"
+		       " guest_written = MAX(guest_written, ?) WHERE id = ?",
+		       &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, (int64_t)v->size);
+	sqlite3_bind_int(st, 4, v->guest_written);
 	if (bind_text_or_null(st, 2, v->server_id) < 0 || bind_text(st, 3, v->path) < 0 ||
-	    bind_text(st, 4, v->id) < 0)
+	    bind_text(st, 5, v->id) < 0)
 		return -ENOMEM;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)

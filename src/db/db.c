@@ -264,6 +264,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE servers ADD COLUMN cloud_init TEXT;",
 	/* 10: a VM's QEMU machine type ("q35", "microvm"; NULL: q35) */
 	"ALTER TABLE servers ADD COLUMN machine TEXT;",
+	/* 11: a data volume that has been a VM's disk holds what a guest wrote: the host never
+	 * mounts it or runs filesystem tools on it */
+	"ALTER TABLE volumes ADD COLUMN guest_written INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

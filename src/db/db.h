@@ -327,6 +327,9 @@ struct db_volume {
 	char server_id[33]; /* "" when detached */
 	char *path; /* mount path inside the server, NULL when detached */
 	int64_t created_at;
+	/* it has been a VM's disk: its blocks are a guest's, never mounted or parsed on the host
+	 * (set when attached to a VM, never cleared) */
+	bool guest_written;
 };
 
 int db_volume_create(struct db *db, struct db_volume *v, struct carve_error *err);
@@ -340,7 +343,7 @@ int db_volume_list(struct db *db, const char *tenant_id, struct db_volume ***ret
 /* The volumes attached to a server, ordered by path. */
 int db_volume_list_by_server(struct db *db, const char *server_id, struct db_volume ***ret,
 			     size_t *ret_n, struct carve_error *err);
-/* Writes size, server_id and path. */
+/* Writes size, server_id and path, and sets guest_written (never clears it). */
 int db_volume_update(struct db *db, const struct db_volume *v, struct carve_error *err);
 int db_volume_delete(struct db *db, const char *id, struct carve_error *err);
 struct db_volume *db_volume_free(struct db_volume *v);

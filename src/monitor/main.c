@@ -785,6 +785,40 @@ static int vm_run_state(struct monitor *m, bool pause, struct carve_error *err)
 	return r;
 }
 
+/* {"cmd":"vm-block-resize","disk":N,"size":S}: QMP block_resize of drive diskN (0 the root
+ * disk, 1.. the data disks in their order on the command line) to S bytes, after carved grew
+ * the file: QEMU takes the new size and the guest's virtio-blk gets a capacity change. */
+static int vm_block_resize(struct monitor *m, json_t *req, struct carve_error *err)
+{
+	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	json_t *args = NULL;
+	json_t *jd = json_object_get(req, "disk"), *js = json_object_get(req, "size");
+	char dev[32];
+	int r;
+
+	if (!json_is_integer(jd) || json_integer_value(jd) < 0 ||
+	    json_integer_value(jd) > VM_DATA_DISKS_MAX)
+		return carve_err_field(err, -EINVAL, "disk", "vm-block-resize: disk: 0 to %d",
+				       VM_DATA_DISKS_MAX);
+	if (!json_is_integer(js) || json_integer_value(js) <= 0 ||
+	    json_integer_value(js) % 512)
+		return carve_err_field(err, -EINVAL, "size",
+				       "vm-block-resize: size: a positive multiple of 512");
+	snprintf(dev, sizeof(dev), "disk%" JSON_INTEGER_FORMAT, json_integer_value(jd));
+	args = json_pack("{s:s, s:I}", "device", dev, "size", json_integer_value(js));
+	if (!args)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = vm_qmp_connect(VM_STAGE "/qmp.sock", 2000, &q, err);
+	if (r >= 0)
+		r = vm_qmp_execute(q, "block_resize", args, NULL, VM_QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	if (r < 0)
+		return carve_err_prefix(err, "block_resize %s", dev);
+	log_info("server '%s': %s is now %" JSON_INTEGER_FORMAT " bytes", m->server_name, dev,
+		 json_integer_value(js));
+	return 0;
+}
+
 static void write_line(int fd, json_t *o)
 {
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -1375,6 +1409,15 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 		else
 			send_json(c, json_pack("{s:b}", "ok", 1));
 	} else if (streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) {
+		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
+	} else if (streq(cmd, "vm-block-resize") && m->vm) {
+		struct carve_error e = CARVE_ERROR_INIT;
+
+		if (vm_block_resize(m, req, &e) < 0)
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", e.msg));
+		else
+			send_json(c, json_pack("{s:b}", "ok", 1));
+	} else if (streq(cmd, "vm-block-resize")) {
 		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
 	} else if (streq(cmd, "exec") && m->vm) {
 		send_json(c, json_pack("{s:b, s:s, s:i}", "ok", 0, "error",

@@ -796,7 +796,7 @@ static bool holds_ext4(const char *path)
 }
 
 static int reflink_volume_resize(struct storage_pool *pool, const char *volume, uint64_t size,
-				 struct carve_error *err)
+				 unsigned flags, struct carve_error *err)
 {
 	char path[PATH_MAX], dev[LOOP_DEVNODE_MAX], a[SIZE_BUF], b[SIZE_BUF];
 	cleanup_close int lock = -EBADF;
@@ -823,9 +823,9 @@ static int reflink_volume_resize(struct storage_pool *pool, const char *volume, 
 		return r;
 	if (truncate(path, (off_t)size) < 0)
 		return carve_err(err, -errno, "volume '%s': resize to %s", volume, fmt(size, a));
-	/* a VM's disk from an image (a partition table, no ext4 at its start) grows as a file:
-	 * the guest grows its own partitions */
-	if (!holds_ext4(path))
+	/* a VM's disk grows as a file (the guest grows its own partitions and filesystems), and
+	 * so does anything without an ext4 at its start */
+	if ((flags & STORAGE_RESIZE_RAW) || !holds_ext4(path))
 		return 0;
 	r = attached_to(path, dev, sizeof(dev));
 	if (r < 0)

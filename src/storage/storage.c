@@ -143,7 +143,13 @@ int storage_volume_snapshot(struct storage_pool *p, const char *volume, const ch
 int storage_volume_resize(struct storage_pool *p, const char *volume, uint64_t size,
 			  struct carve_error *err)
 {
-	return CALL_OP(p, volume_resize, volume, err, p, volume, size, err);
+	return CALL_OP(p, volume_resize, volume, err, p, volume, size, 0, err);
+}
+
+int storage_volume_resize_raw(struct storage_pool *p, const char *volume, uint64_t size,
+			      struct carve_error *err)
+{
+	return CALL_OP(p, volume_resize, volume, err, p, volume, size, STORAGE_RESIZE_RAW, err);
 }
 
 int storage_volume_destroy(struct storage_pool *p, const char *volume, struct carve_error *err)

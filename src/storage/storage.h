@@ -64,8 +64,9 @@ struct storage_driver_ops {
 				 const struct storage_clone_opts *opts, struct carve_error *err);
 	int (*volume_snapshot)(struct storage_pool *pool, const char *volume, const char *snapshot,
 			       struct carve_error *err);
+	/* flags: STORAGE_RESIZE_RAW */
 	int (*volume_resize)(struct storage_pool *pool, const char *volume, uint64_t size,
-			     struct carve_error *err);
+			     unsigned flags, struct carve_error *err);
 	int (*volume_destroy)(struct storage_pool *pool, const char *volume,
 			      struct carve_error *err);
 	int (*volume_usage)(struct storage_pool *pool, const char *volume,
@@ -101,8 +102,18 @@ int storage_volume_clone_tree(struct storage_pool *p, const char *src_dir, const
 			      const struct storage_clone_opts *opts, struct carve_error *err);
 int storage_volume_snapshot(struct storage_pool *p, const char *volume, const char *snapshot,
 			    struct carve_error *err);
+/* Grow the volume to size, and the ext4 in it when it holds one (a container's root or data
+ * volume: resize2fs offline, or online when it is attached). */
 int storage_volume_resize(struct storage_pool *p, const char *volume, uint64_t size,
 			  struct carve_error *err);
+/* Grow the volume's file only, never looking inside: a VM's disk, whose blocks its guest
+ * writes. The host runs no filesystem tool on guest-controlled bytes (e2fsck and resize2fs
+ * would parse whatever the guest put there, as root, and a running guest's filesystem would be
+ * written under it); the guest grows its own partitions and filesystems (cloud-init's growpart
+ * does). */
+#define STORAGE_RESIZE_RAW 1u
+int storage_volume_resize_raw(struct storage_pool *p, const char *volume, uint64_t size,
+			      struct carve_error *err);
 int storage_volume_destroy(struct storage_pool *p, const char *volume, struct carve_error *err);
 int storage_volume_usage(struct storage_pool *p, const char *volume, struct storage_usage *ret,
 			 struct carve_error *err);

@@ -93,6 +93,7 @@ expect_eq "a VM takes no mount path" "$STATUS/$(jf .error.field)" 400/path
 api POST /volumes/vmdata/attach?tenant=acme '{"server":"vm1"}'
 expect_eq "attach it to vm1" "$STATUS" 200
 expect_eq "it becomes vm1's /dev/vdb" "$(jf .path)" /dev/vdb
+expect_eq "  ... and is a guest's from now on" "$(jf .guest_written)" true
 
 mk_server web1 acme
 server_do web1 start
@@ -152,6 +153,24 @@ expect_eq "the snapshot holds the guest's write" "$(head -c 64 "$snapfile" | tr 
 check "the monitor paused and resumed the guest around it" \
 	bash -c "grep -q 'guest paused' '$T/run/servers/$id/monitor.log' && grep -q 'guest resumed' '$T/run/servers/$id/monitor.log'"
 expect_eq "vm1 still running after the snapshot" "$(server_field vm1 .state)" running
+# Growing a running VM's disk: the file grows, QEMU is told (QMP block_resize) and the guest's
+# kernel sees the new capacity at once; the host runs no e2fsck or resize2fs on the guest's
+# bytes (the ext4 carved put in the template's disk keeps its size: the guest grows it).
+blocks() { dumpe2fs -h "$1" 2>/dev/null | awk -F: '/^Block count/ {gsub(/ /, "", $2); print $2}'; }
+old_disk=$(server_field vm1 .disk)
+new_disk=$((old_disk + 64 * 1048576))
+fs_blocks=$(blocks "$disk")
+check "vm1's disk holds the template's ext4 ($fs_blocks blocks)" test -n "$fs_blocks"
+api PATCH /servers/vm1?tenant=acme "{\"disk\":$new_disk}"
+expect_eq "grow the running VM's disk by 64M" "$STATUS/$(jf .disk)" "200/$new_disk"
+expect_eq "  ... the file has the new size" "$(stat -c %s "$disk")" "$new_disk"
+check "  ... the guest's kernel sees it now" \
+	wait_console "$id" "\\[vda\\] new size: $((new_disk / 512)) 512-byte" 10
+check "  ... through QMP block_resize" grep -q "disk0 is now $new_disk bytes" "$T/run/servers/$id/monitor.log"
+expect_eq "  ... the ext4 inside was not touched by the host" "$(blocks "$disk")" "$fs_blocks"
+api PATCH /servers/vm1?tenant=acme "{\"disk\":$old_disk}"
+expect_eq "a VM's disk does not shrink: 400 naming it" "$STATUS/$(jf .error.field)" 400/disk
+
 api POST /servers/vm1/pause?tenant=acme
 api POST /servers/vm1/snapshots?tenant=acme '{"name":"frozen"}'
 tid=$(jf .task.id)
@@ -249,6 +268,24 @@ id2_pid=$(server_field vm1 .init_pid)
 check "vm1 runs again" kill -0 "$id2_pid"
 server_do vm1 stop
 expect_eq "vm1 stopped again" "$(server_field vm1 .state)" stopped
+
+# a volume that has been a VM's disk holds a guest's bytes: it grows as a file and is never
+# mounted on the host, so no container gets it
+vfile="$T/state/pools/default/volumes/$vdata.raw"
+vblocks=$(blocks "$vfile")
+api POST /volumes/vmdata/detach?tenant=acme
+expect_eq "detach vmdata from the stopped vm1" "$STATUS/$(jf .guest_written)" 200/true
+api PATCH /volumes/vmdata?tenant=acme '{"size":"128M"}'
+expect_eq "grow it to 128M" "$STATUS/$(jf .size)" 200/134217728
+expect_eq "  ... its ext4 was not touched by the host" "$(blocks "$vfile")" "$vblocks"
+mk_server ct1 acme
+api POST /volumes/vmdata/attach?tenant=acme '{"server":"ct1","path":"/data"}'
+expect_eq "a container does not get it: 409 naming the server" "$STATUS/$(jf .error.field)" 409/server
+expect_match "  ... saying why" "$(jf .error.message)" "has been a VM's disk"
+api GET /volumes/vmdata?tenant=acme
+expect_eq "  ... and it stays detached" "$(jf .server)" null
+api POST /volumes/vmdata/attach?tenant=acme '{"server":"vm1"}'
+expect_eq "a VM still gets it" "$STATUS/$(jf .path)" 200//dev/vdb
 
 api DELETE /servers/vm1
 expect_eq "delete vm1" "$(wait_task "$(jf .task.id)")" succeeded

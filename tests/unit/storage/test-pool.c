@@ -480,6 +480,28 @@ static void test_resize(void **state)
 	assert_int_equal(storage_volume_resize(pool, "grow", 32u << 20, fresh(&e)), -EINVAL);
 	assert_contains(e.msg, "volume 'grow': resize to 32M: smaller than current size 256M");
 	detach("grow");
+	/* a VM's disk: the file grows, the ext4 in it is left as the guest wrote it (the host ran
+	 * no e2fsck or resize2fs on it), also while something holds it open */
+	{
+		char vp[PATH_MAX];
+		cleanup_close int fd = -EBADF;
+		struct stat st;
+
+		assert_true(storage_volume_path(pool, "grow", vp, sizeof(vp)) >= 0);
+		fd = open(vp, O_RDWR | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_ok(storage_volume_resize_raw(pool, "grow", 512u << 20, &e), &e);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_size, 512u << 20);
+		attach("grow", mp, sizeof(mp), 0);
+		assert_true(fs_size(mp) > (200u << 20));
+		assert_true(fs_size(mp) <= (256u << 20));
+		detach("grow");
+		assert_ok(storage_volume_usage(pool, "grow", &u, &e), &e);
+		assert_int_equal(u.provisioned, 512u << 20);
+		assert_int_equal(storage_volume_resize_raw(pool, "grow", 256u << 20, fresh(&e)),
+				 -EINVAL);
+	}
 	assert_ok(storage_volume_destroy(pool, "grow", &e), &e);
 }
 
