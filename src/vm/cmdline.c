@@ -400,7 +400,7 @@ int vm_cmdline_build(const struct vm_config *cfg, char ***ret_argv, struct carve
 		argv_add(&b, "tcg,thread=multi,tb-size=%" PRIu32,
 			 cfg->tb_size_mib ? cfg->tb_size_mib : 128);
 	argv_add(&b, "-cpu");
-	argv_add(&b, "%s", accel == VM_ACCEL_KVM ? "host" : "max");
+	argv_add(&b, "%s", accel == VM_ACCEL_KVM ? "host" : VM_TCG_CPU);
 	argv_add(&b, "-smp");
 	argv_add(&b, "%" PRIu32, cfg->vcpus);
 	argv_add(&b, "-m");
