@@ -211,10 +211,14 @@ static int console_wait(struct ws_conn *ws, const char *marker, FILE *copy)
 			}
 			if (m.len >= sizeof(seen) - len)
 				continue;
+			/* search only where the marker can end in the new bytes: the console comes a
+			 * few bytes a frame, and rescanning all of it each time costs the CPU the
+			 * guest runs on */
+			size_t from = len > keep ? len - keep : 0;
 			for (size_t i = 0; i < m.len; i++)
 				seen[len++] = m.data[i] ? (char)m.data[i] : ' ';
 			seen[len] = '\0';
-			if (strstr(seen, marker))
+			if (strstr(seen + from, marker))
 				return 0;
 		}
 		if (r < 0)
