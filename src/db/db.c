@@ -265,8 +265,10 @@ static const char *const migrations[] = {
 	/* 10: a VM's QEMU machine type ("q35", "microvm"; NULL: q35) */
 	"ALTER TABLE servers ADD COLUMN machine TEXT;",
 	/* 11: a data volume that has been a VM's disk holds what a guest wrote: the host never
-	 * mounts it or runs filesystem tools on it */
-	"ALTER TABLE volumes ADD COLUMN guest_written INTEGER NOT NULL DEFAULT 0;",
+	 * mounts it or runs filesystem tools on it (those attached to a VM now are such) */
+	"ALTER TABLE volumes ADD COLUMN guest_written INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE volumes SET guest_written = 1"
+	"  WHERE server_id IN (SELECT id FROM servers WHERE kind = 'vm');",
 };
 
 /* --- locking ---------------------------------------------------------------------------------- */

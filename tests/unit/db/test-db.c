@@ -1060,6 +1060,74 @@ static void test_network_rows(void **state)
 	assert_int_equal(db_network_delete(f->db, n.id, NULL), -ENOENT);
 }
 
+/* guest_written: set with an update, never cleared by one; migration 11 sets it on the volumes
+ * attached to VMs when it runs. */
+static void test_volume_guest_written(void **state)
+{
+	struct fixture *f = *state;
+	struct carve_error err = CARVE_ERROR_INIT;
+	struct db_tenant t;
+	struct db_template tpl;
+	struct db_server web, vm;
+	struct db_volume a, b, c;
+	struct db_volume *got = NULL;
+	char buf[64];
+
+	make_tenant(f->db, "acme", &t);
+	make_template(f->db, "busybox", &tpl);
+	make_server(f->db, "web1", t.id, tpl.id, &web);
+	memset(&vm, 0, sizeof(vm));
+	snprintf(vm.name, sizeof(vm.name), "vm1");
+	snprintf(vm.tenant_id, sizeof(vm.tenant_id), "%s", t.id);
+	snprintf(vm.template_id, sizeof(vm.template_id), "%s", tpl.id);
+	snprintf(vm.kind, sizeof(vm.kind), "vm");
+	vm.vcpus = 1;
+	vm.memory = UINT64_C(256) << 20;
+	assert_int_equal(db_server_create(f->db, &vm, &err), 0);
+	make_volume(f->db, "ctdata", t.id, UINT64_C(64) << 20, &a);
+	make_volume(f->db, "vmdata", t.id, UINT64_C(64) << 20, &b);
+	make_volume(f->db, "spare", t.id, UINT64_C(64) << 20, &c);
+	assert_false(a.guest_written);
+
+	/* attached to a container: not a guest's */
+	snprintf(a.server_id, sizeof(a.server_id), "%s", web.id);
+	a.path = (char *)"/data";
+	assert_int_equal(db_volume_update(f->db, &a, &err), 0);
+	/* attached to a VM: set, and a later update without it (a detach) keeps it */
+	snprintf(c.server_id, sizeof(c.server_id), "%s", vm.id);
+	c.path = (char *)"/dev/vdb";
+	c.guest_written = true;
+	assert_int_equal(db_volume_update(f->db, &c, &err), 0);
+	c.server_id[0] = '\0';
+	c.path = NULL;
+	c.guest_written = false;
+	assert_int_equal(db_volume_update(f->db, &c, &err), 0);
+	assert_int_equal(db_volume_get_by_id(f->db, c.id, &got, NULL), 0);
+	assert_true(got->guest_written);
+	assert_string_equal(got->server_id, "");
+	got = db_volume_free(got);
+
+	/* a store from before migration 11, with vmdata attached to the VM and no column yet */
+	snprintf(b.server_id, sizeof(b.server_id), "%s", vm.id);
+	b.path = (char *)"/dev/vdb";
+	assert_int_equal(db_volume_update(f->db, &b, &err), 0);
+	f->db = db_close(f->db);
+	raw_query(f->path, "ALTER TABLE volumes DROP COLUMN guest_written", buf, sizeof(buf));
+	raw_query(f->path, "PRAGMA user_version = 10", buf, sizeof(buf));
+	assert_int_equal(db_open(f->path, &f->db, &err), 0);
+	assert_int_equal(db_schema_version(f->db), db_schema_latest());
+	assert_int_equal(db_volume_get_by_id(f->db, b.id, &got, NULL), 0);
+	assert_true(got->guest_written);
+	got = db_volume_free(got);
+	assert_int_equal(db_volume_get_by_id(f->db, a.id, &got, NULL), 0);
+	assert_false(got->guest_written);
+	got = db_volume_free(got);
+	/* the detached one was a guest's before, which the migration cannot know: not set */
+	assert_int_equal(db_volume_get_by_id(f->db, c.id, &got, NULL), 0);
+	assert_false(got->guest_written);
+	got = db_volume_free(got);
+}
+
 static void test_volume_crud(void **state)
 {
 	struct fixture *f = *state;
@@ -1320,6 +1388,7 @@ int main(void)
 		T(test_audit_append),
 		T(test_transactions),
 		T(test_volume_crud),
+		T(test_volume_guest_written),
 		T(test_backup_records),
 		T(test_network_rows),
 		cmocka_unit_test(test_enum_strings),
