@@ -335,7 +335,8 @@ static int run_delete(struct cli *cli, const struct cli_args *a)
 	return operate(cli, a, "DELETE", NULL, "deleted");
 }
 
-/* pause, resume: answered at once with the server (the cgroup freezer needs no task). */
+/* pause, resume, reset: answered at once with the server (the cgroup freezer and QMP need no
+ * task). */
 static int freeze(struct cli *cli, const struct cli_args *a, const char *action, const char *what)
 {
 	struct carve_error err = CARVE_ERROR_INIT;
@@ -369,6 +370,11 @@ static int run_pause(struct cli *cli, const struct cli_args *a)
 static int run_resume(struct cli *cli, const struct cli_args *a)
 {
 	return freeze(cli, a, "resume", "resumed");
+}
+
+static int run_reset(struct cli *cli, const struct cli_args *a)
+{
+	return freeze(cli, a, "reset", "reset");
 }
 
 #define TENANT_OPTION                                                                    \
@@ -468,6 +474,11 @@ const struct cli_group cli_group_server = {
 		 "Example:\n  carve server pause web1", show_options, 1, 1, run_pause},
 		{"resume", "NAME", "thaw a paused server", "Example:\n  carve server resume web1",
 		 show_options, 1, 1, run_resume},
+		{"reset", "NAME", "hard-reset a running VM (its reset button: no shutdown)",
+		 "The guest reboots at once, as on a power cycle, without an ACPI shutdown;\n"
+		 "QEMU and the server keep running. VMs only (containers: restart).\n\n"
+		 "Example:\n  carve server reset vm1",
+		 show_options, 1, 1, run_reset},
 		{"delete", "NAME [--no-wait]", "delete a stopped server and its volumes",
 		 "Example:\n  carve server delete web1", operate_options, 1, 1, run_delete},
 		{NULL},

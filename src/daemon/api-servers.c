@@ -694,6 +694,36 @@ static void freeze(struct daemon *d, const struct caller *c, struct http_request
 	http_response_json(resp, 200, api_server_json(d, s));
 }
 
+/* A running VM's hard reset, as a reset button does: synchronous, the state stays running. */
+void api_servers_reset(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp)
+{
+	struct carve_error err = CARVE_ERROR_INIT;
+	cleanup(db_server_freep) struct db_server *s = NULL;
+	char dir[PATH_MAX];
+
+	if (api_find_server(d, c, req, &s, &err) < 0)
+		return api_fail(resp, &err);
+	if (!streq(s->kind, "vm")) {
+		http_response_error(resp, 422, NULL,
+				    "server '%s' is a container: reset is a VM's (use restart)",
+				    s->name);
+		return;
+	}
+	if (s->state != DB_SERVER_RUNNING) {
+		http_response_error(resp, 409, NULL, "server '%s' is %s: reset needs it running",
+				    s->name, db_server_state_to_string(s->state));
+		return;
+	}
+	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0 ||
+	    monitor_vm_reset(dir, &err) < 0) {
+		carve_err_prefix(&err, "server '%s': reset", s->name);
+		return api_fail(resp, &err);
+	}
+	log_info("server '%s': reset", s->name);
+	http_response_json(resp, 200, api_server_json(d, s));
+}
+
 void api_servers_pause(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp)
 {

@@ -88,6 +88,7 @@ static const struct api_route routes[] = {
 	R("POST", "/volumes/{name}/attach", api_volumes_attach, AUTH_RIGHT_SERVERS_WRITE),
 	R("POST", "/volumes/{name}/detach", api_volumes_detach, AUTH_RIGHT_SERVERS_WRITE),
 	R("POST", "/servers/{name}/pause", api_servers_pause, AUTH_RIGHT_SERVERS_OPERATE),
+	R("POST", "/servers/{name}/reset", api_servers_reset, AUTH_RIGHT_SERVERS_OPERATE),
 	R("POST", "/servers/{name}/resume", api_servers_resume, AUTH_RIGHT_SERVERS_OPERATE),
 	R("GET", "/networks", api_networks_list, AUTH_RIGHT_NETWORKS_READ),
 	R("POST", "/networks", api_networks_create, AUTH_RIGHT_NETWORKS_WRITE),

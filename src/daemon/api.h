@@ -159,6 +159,8 @@ void api_pools_trim(struct daemon *d, const struct caller *c, struct http_reques
 		    struct http_response *resp);
 void api_pools_delete(struct daemon *d, const struct caller *c, struct http_request *req,
 		      struct http_response *resp);
+void api_servers_reset(struct daemon *d, const struct caller *c, struct http_request *req,
+		       struct http_response *resp);
 void api_servers_pause(struct daemon *d, const struct caller *c, struct http_request *req,
 		       struct http_response *resp);
 void api_servers_resume(struct daemon *d, const struct caller *c, struct http_request *req,

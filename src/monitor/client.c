@@ -299,6 +299,21 @@ int monitor_vm_block_resize(const char *dir, unsigned disk, uint64_t size, struc
 	return r;
 }
 
+int monitor_vm_reset(const char *dir, struct carve_error *err)
+{
+	cleanup_json json_t *reply = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", "vm-reset");
+	int r;
+
+	if (!req)
+		return carve_err(err, -ENOMEM, "out of memory");
+	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
+	json_decref(req);
+	if (r == -ESRCH)
+		return carve_err(err, r, "monitor in '%s': not running", dir);
+	return r;
+}
+
 int monitor_kill(const char *dir, struct carve_error *err)
 {
 	return simple_command(dir, json_pack("{s:s}", "cmd", "kill"), err);

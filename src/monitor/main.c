@@ -1410,6 +1410,19 @@ static bool handle_line(struct monitor *m, struct client *c, const char *line)
 			send_json(c, json_pack("{s:b}", "ok", 1));
 	} else if (streq(cmd, "vm-pause") || streq(cmd, "vm-resume")) {
 		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
+	} else if (streq(cmd, "vm-reset") && m->vm) {
+		struct carve_error e = CARVE_ERROR_INIT;
+		cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+
+		/* QMP system_reset: the guest reboots at once, QEMU and its devices stay */
+		if (vm_qmp_connect(VM_STAGE "/qmp.sock", 2000, &q, &e) < 0 || vm_reset(q, &e) < 0)
+			send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", e.msg));
+		else {
+			log_info("server '%s': guest reset", m->server_name);
+			send_json(c, json_pack("{s:b}", "ok", 1));
+		}
+	} else if (streq(cmd, "vm-reset")) {
+		send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", "not a VM"));
 	} else if (streq(cmd, "vm-block-resize") && m->vm) {
 		struct carve_error e = CARVE_ERROR_INIT;
 

@@ -180,6 +180,22 @@ api GET "/tasks/$tid"
 expect_match "the task says to resume it" "$(jf .error.message)" "resume"
 api POST /servers/vm1/resume?tenant=acme
 expect_eq "vm1 resumed" "$(server_field vm1 .state)" running
+# a hard reset (QMP system_reset): the guest boots again in the same QEMU
+qpid_before=$(server_field vm1 .init_pid)
+out=$("$CARVE" server reset vm1 --tenant acme 2>&1)
+check "carve server reset vm1 ($out)" test $? = 0
+check "  ... the guest boots again (a second CARVE-VM-INIT)" \
+	bash -c "for i in \$(seq 1 600); do [ \$(grep -c CARVE-VM-INIT '$T/run/servers/$id/console.log') -ge 2 ] && exit 0; sleep 0.1; done; exit 1"
+expect_eq "  ... in the same QEMU, still running" "$(server_field vm1 .init_pid)/$(server_field vm1 .state)" "$qpid_before/running"
+check "  ... and reaches userspace again" \
+	bash -c "for i in \$(seq 1 900); do [ \$(grep -c CARVE-VM-READY '$T/run/servers/$id/console.log') -ge 2 ] && exit 0; sleep 0.1; done; exit 1"
+mk_server ct0 acme
+api POST /servers/ct0/reset?tenant=acme
+expect_eq "a container has no reset: 422" "$STATUS" 422
+api DELETE /servers/ct0?tenant=acme
+wait_task "$(jf .task.id)" >/dev/null
+api POST /servers/vm2/reset?tenant=acme
+expect_eq "reset of an unknown server: 404" "$STATUS" 404
 out=$(timeout 10 "$CARVE" exec vm1 -- true 2>&1)
 rc=$?
 check "carve exec fails for a VM" test "$rc" != 0
@@ -268,6 +284,9 @@ id2_pid=$(server_field vm1 .init_pid)
 check "vm1 runs again" kill -0 "$id2_pid"
 server_do vm1 stop
 expect_eq "vm1 stopped again" "$(server_field vm1 .state)" stopped
+api POST /servers/vm1/reset?tenant=acme
+expect_eq "a stopped VM cannot be reset: 409 naming the state" "$STATUS/$(jf .error.message)" \
+	"409/server 'vm1' is stopped: reset needs it running"
 
 # a volume that has been a VM's disk holds a guest's bytes: it grows as a file and is never
 # mounted on the host, so no container gets it
