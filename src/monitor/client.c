@@ -267,51 +267,38 @@ int monitor_stop(const char *dir, int timeout_s, struct carve_error *err)
 			      err);
 }
 
-int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err)
+/* A VM request (req taken): QEMU answers over QMP within the monitor's QMP timeout, and a QMP
+ * stop drains the guest's I/O first: allow that and some. */
+static int vm_request(const char *dir, json_t *req, struct carve_error *err)
 {
 	cleanup_json json_t *reply = NULL;
-	json_t *req = json_pack("{s:s}", "cmd", pause ? "vm-pause" : "vm-resume");
 	int r;
 
 	if (!req)
 		return carve_err(err, -ENOMEM, "out of memory");
-	/* QMP stop drains the guest's I/O: allow the monitor's QMP timeout and some */
 	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
 	json_decref(req);
 	if (r == -ESRCH)
 		return carve_err(err, r, "monitor in '%s': not running", dir);
 	return r;
+}
+
+int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err)
+{
+	return vm_request(dir, json_pack("{s:s}", "cmd", pause ? "vm-pause" : "vm-resume"), err);
 }
 
 int monitor_vm_block_resize(const char *dir, unsigned disk, uint64_t size, struct carve_error *err)
 {
-	cleanup_json json_t *reply = NULL;
-	json_t *req = json_pack("{s:s, s:i, s:I}", "cmd", "vm-block-resize", "disk", (int)disk,
-				"size", (json_int_t)size);
-	int r;
-
-	if (!req)
-		return carve_err(err, -ENOMEM, "out of memory");
-	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
-	json_decref(req);
-	if (r == -ESRCH)
-		return carve_err(err, r, "monitor in '%s': not running", dir);
-	return r;
+	return vm_request(dir,
+			  json_pack("{s:s, s:i, s:I}", "cmd", "vm-block-resize", "disk", (int)disk,
+				    "size", (json_int_t)size),
+			  err);
 }
 
 int monitor_vm_reset(const char *dir, struct carve_error *err)
 {
-	cleanup_json json_t *reply = NULL;
-	json_t *req = json_pack("{s:s}", "cmd", "vm-reset");
-	int r;
-
-	if (!req)
-		return carve_err(err, -ENOMEM, "out of memory");
-	r = request(dir, req, VM_PAUSE_TIMEOUT_MS, &reply, err);
-	json_decref(req);
-	if (r == -ESRCH)
-		return carve_err(err, r, "monitor in '%s': not running", dir);
-	return r;
+	return vm_request(dir, json_pack("{s:s}", "cmd", "vm-reset"), err);
 }
 
 int monitor_kill(const char *dir, struct carve_error *err)
