@@ -211,8 +211,8 @@ static int console_wait(struct ws_conn *ws, const char *marker, FILE *copy)
 			}
 			if (m.len >= sizeof(seen) - len)
 				continue;
-			/* search only where the marker can end in the new bytes: the console comes a
-			 * few bytes a frame, and rescanning all of it each time costs the CPU the
+			/* search only where the marker can end in the new bytes: the console comes
+			 * a few bytes a frame, and rescanning all of it each time costs the CPU the
 			 * guest runs on */
 			size_t from = len > keep ? len - keep : 0;
 			for (size_t i = 0; i < m.len; i++)

@@ -715,8 +715,7 @@ void api_servers_reset(struct daemon *d, const struct caller *c, struct http_req
 				    s->name, db_server_state_to_string(s->state));
 		return;
 	}
-	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0 ||
-	    monitor_vm_reset(dir, &err) < 0) {
+	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0 || monitor_vm_reset(dir, &err) < 0) {
 		carve_err_prefix(&err, "server '%s': reset", s->name);
 		return api_fail(resp, &err);
 	}

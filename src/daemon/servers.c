@@ -218,11 +218,13 @@ static int attach_data_volumes(struct daemon *d, const char *id, struct data_mou
 	for (size_t i = 0; i < m->n; i++) {
 		const struct db_volume *v = m->volumes[i];
 
-		if (v->guest_written) /* the attach refuses it; a row from elsewhere is not trusted */
-			return carve_err(err, -EPERM,
-					 "volume '%s' has been a VM's disk: the host does not mount "
-					 "it; detach it",
-					 v->name);
+		/* the attach refuses it; a row that got here otherwise is not trusted either */
+		if (v->guest_written)
+			return carve_err(
+				err, -EPERM,
+				"volume '%s' has been a VM's disk: the host does not mount "
+				"it; detach it",
+				v->name);
 		r = data_mountpoint(d, id, v->id, m->sources[i], sizeof(m->sources[i]));
 		if (r < 0)
 			return carve_err(err, r, "volume '%s': mount point", v->name);

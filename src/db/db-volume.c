@@ -9,8 +9,7 @@
 #include "base/string-util.h"
 #include "db/db-internal.h"
 
-#define VOLUME_COLUMNS \
-	"id, tenant_id, name, pool, size, server_id, path, created_at, guest_written"
+#define VOLUME_COLUMNS "id, tenant_id, name, pool, size, server_id, path, created_at, guest_written"
 
 static int volume_row(sqlite3_stmt *st, void **ret)
 {
@@ -99,9 +98,9 @@ int db_volume_create(struct db *db, struct db_volume *v, struct carve_error *err
 	r = path_taken(db, v, err);
 	if (r < 0)
 		goto fail;
-	r = db_prepare(db,
-		       "INSERT INTO volumes (" VOLUME_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		       &st, err);
+	r = db_prepare(
+		db, "INSERT INTO volumes (" VOLUME_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, err);
 	if (r < 0)
 		goto fail;
 	if (bind_text(st, 1, id) < 0 || bind_text(st, 2, v->tenant_id) < 0 ||

@@ -800,8 +800,7 @@ static int vm_block_resize(struct monitor *m, json_t *req, struct carve_error *e
 	    json_integer_value(jd) > VM_DATA_DISKS_MAX)
 		return carve_err_field(err, -EINVAL, "disk", "vm-block-resize: disk: 0 to %d",
 				       VM_DATA_DISKS_MAX);
-	if (!json_is_integer(js) || json_integer_value(js) <= 0 ||
-	    json_integer_value(js) % 512)
+	if (!json_is_integer(js) || json_integer_value(js) <= 0 || json_integer_value(js) % 512)
 		return carve_err_field(err, -EINVAL, "size",
 				       "vm-block-resize: size: a positive multiple of 512");
 	snprintf(dev, sizeof(dev), "disk%" JSON_INTEGER_FORMAT, json_integer_value(jd));

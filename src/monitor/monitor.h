@@ -127,8 +127,7 @@ int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err);
 int monitor_vm_reset(const char *dir, struct carve_error *err);
 /* A running VM's disk (0 the root disk, 1.. its data disks in order) grew to size bytes: QMP
  * block_resize, so that QEMU and the guest see it now. */
-int monitor_vm_block_resize(const char *dir, unsigned disk, uint64_t size,
-			    struct carve_error *err);
+int monitor_vm_block_resize(const char *dir, unsigned disk, uint64_t size, struct carve_error *err);
 /* Block until init has exited or timeout_ms passed (-ETIMEDOUT). -1: no timeout. */
 int monitor_wait(const char *dir, int timeout_ms, struct monitor_status *ret,
 		 struct carve_error *err);

@@ -72,7 +72,8 @@ static void test_q35_tcg_golden(void **state)
 	assert_string_equal(
 		s,
 		"qemu-system-x86_64 -name guest=web1,debug-threads=on -nodefaults -no-user-config "
-		"-nographic -machine q35 -accel tcg,thread=multi,tb-size=128 -cpu " VM_TCG_CPU " -smp 2 "
+		"-nographic -machine q35 -accel tcg,thread=multi,tb-size=128 -cpu " VM_TCG_CPU
+		" -smp 2 "
 		"-m 256M -sandbox "
 		"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny "
 		"-chardev socket,id=serial0,path=/run/carve/web1/serial.sock,server=on,wait=off "
