@@ -20,6 +20,7 @@ static const struct cli_column server_fields[] = {
 	{"tenant", "tenant"},
 	{"kind", "kind"},
 	{"machine", "machine"},
+	{"accel", "accel"},
 	{"template", "template"},
 	{"state", "state"},
 	{"state_reason", "state_reason"},

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #define LOG_DOMAIN "api"
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/fd-util.h"
 #include "base/log.h"
 #include "base/parse-util.h"
 #include "base/string-util.h"
@@ -12,6 +14,7 @@
 #include "daemon/api.h"
 #include "db/db-backup.h"
 #include "daemon/networks.h"
+#include "monitor/monitor.h"
 
 /* Rights: RIGHT_NONE means the route authenticates by itself (login); RIGHT_ANY means any
  * authenticated caller. */
@@ -417,6 +420,24 @@ json_t *api_template_json(const struct db_template *t)
 	return j;
 }
 
+/* While QEMU runs: the accelerator it reported at start ("kvm" or "tcg"); null otherwise. */
+static json_t *vm_accel_json(struct daemon *d, const struct db_server *s)
+{
+	char dir[PATH_MAX], path[PATH_MAX + sizeof(MONITOR_VM_ACCEL_FILE) + 1];
+	cleanup_free char *buf = NULL;
+	size_t n = 0;
+
+	if (s->state != DB_SERVER_RUNNING && s->state != DB_SERVER_PAUSED &&
+	    s->state != DB_SERVER_STOPPING)
+		return json_null();
+	if (daemon_server_dir(d, s->id, dir, sizeof(dir)) < 0)
+		return json_null();
+	snprintf(path, sizeof(path), "%s/%s", dir, MONITOR_VM_ACCEL_FILE);
+	if (read_full_file(path, 16, &buf, &n) < 0 || !(streq(buf, "kvm") || streq(buf, "tcg")))
+		return json_null();
+	return json_string(buf);
+}
+
 json_t *api_server_json(struct daemon *d, const struct db_server *s)
 {
 	cleanup(db_template_freep) struct db_template *tpl = NULL;
@@ -437,6 +458,7 @@ json_t *api_server_json(struct daemon *d, const struct db_server *s)
 	if (streq(s->kind, "vm")) {
 		json_object_set_new(j, "vm_uid", json_integer((json_int_t)daemon_vm_uid(d, s)));
 		json_object_set_new(j, "machine", json_string(s->machine[0] ? s->machine : "q35"));
+		json_object_set_new(j, "accel", vm_accel_json(d, s));
 	}
 	if (s->cloud_init) {
 		/* the password hash is not shown back, only that one is set */

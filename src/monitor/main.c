@@ -71,6 +71,7 @@
 #define VM_STAGE "/run/carve-vm"
 #define VM_QMP_TIMEOUT_MS 10000
 #define VM_LOG_FILE "qemu.log"
+#define VM_ACCEL_FILE MONITOR_VM_ACCEL_FILE
 
 enum client_mode {
 	MODE_LINE, /* JSON lines */
@@ -630,6 +631,8 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	cleanup_strv char **argv = NULL;
 	cleanup_close int log_fd = -EBADF;
 	cleanup(vm_qmp_freep) struct vm_qmp *q = NULL;
+	cleanup(json_decrefp) json_t *kvm = NULL;
+	const char *accel;
 	struct vm_run_status st;
 	struct vm_disk vd[2 + VM_DATA_DISKS_MAX] = {{.format = VM_DISK_FORMAT_RAW}};
 	char data[VM_DATA_DISKS_MAX + 1][PATH_MAX];
@@ -738,11 +741,18 @@ static int spawn_vm(struct monitor *m, struct carve_error *err)
 	r = vm_qmp_connect(VM_STAGE "/qmp.sock", VM_QMP_TIMEOUT_MS, &q, err);
 	if (r >= 0)
 		r = vm_status(q, &st, err);
+	if (r >= 0)
+		r = vm_qmp_execute(q, "query-kvm", NULL, &kvm, VM_QMP_TIMEOUT_MS, err);
 	if (r < 0)
 		goto kill;
-	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %s, %zu data disks)", m->server_name,
-		 (int)m->init_pid, (unsigned)uid, vm_machine_to_string(vc.machine), st.status,
-		 vd[0].writeback ? "cache=writeback" : "cache=none", n_data);
+	/* the accelerator QEMU really runs with, for the server's "accel" */
+	accel = json_is_true(json_object_get(kvm, "enabled")) ? "kvm" : "tcg";
+	if (dir_path(m, VM_ACCEL_FILE, path, sizeof(path)) < 0 ||
+	    write_file_atomic(path, accel, strlen(accel), 0644) < 0)
+		log_warning("server '%s': cannot record its accelerator", m->server_name);
+	log_info("server '%s': qemu %d runs as uid %u (%s, %s, %s, %s, %zu data disks)",
+		 m->server_name, (int)m->init_pid, (unsigned)uid, vm_machine_to_string(vc.machine),
+		 accel, st.status, vd[0].writeback ? "cache=writeback" : "cache=none", n_data);
 	return 0;
 kill:
 	(void)kill(m->init_pid, SIGKILL);

@@ -123,6 +123,9 @@ int monitor_stop(const char *dir, int timeout_s, struct carve_error *err);
 int monitor_kill(const char *dir, struct carve_error *err);
 /* A VM's guest: pause (QMP stop: vCPUs halted, I/O drained and flushed) or resume (cont). */
 int monitor_vm_pause(const char *dir, bool pause, struct carve_error *err);
+/* A running VM's accelerator as QEMU reported it at start (QMP query-kvm): "kvm" or "tcg", in
+ * this file of its run directory. */
+#define MONITOR_VM_ACCEL_FILE "accel"
 /* A VM's hard reset (QMP system_reset): the guest reboots, QEMU stays. */
 int monitor_vm_reset(const char *dir, struct carve_error *err);
 /* A running VM's disk (0 the root disk, 1.. its data disks in order) grew to size bytes: QMP

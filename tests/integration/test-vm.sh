@@ -99,6 +99,10 @@ mk_server web1 acme
 server_do web1 start
 server_do vm1 start
 expect_eq "vm1 running" "$(server_field vm1 .state)" running
+# the accelerator QEMU reports (QMP query-kvm), shown while it runs
+want_accel=tcg
+[ "$(tr '\0' ' ' <"/proc/$(server_field vm1 .init_pid)/cmdline" | grep -o -- '-accel [a-z]*')" = "-accel kvm" ] && want_accel=kvm
+expect_eq "vm1 shows its accelerator" "$(server_field vm1 .accel)" "$want_accel"
 # mvm boots beside it; its console is read through carved's console API (carve console), the
 # client's stdin a fifo held open so that it never sees EOF
 server_do mvm start
@@ -284,6 +288,7 @@ id2_pid=$(server_field vm1 .init_pid)
 check "vm1 runs again" kill -0 "$id2_pid"
 server_do vm1 stop
 expect_eq "vm1 stopped again" "$(server_field vm1 .state)" stopped
+expect_eq "a stopped VM shows no accelerator" "$(server_field vm1 .accel)" null
 api POST /servers/vm1/reset?tenant=acme
 expect_eq "a stopped VM cannot be reset: 409 naming the state" "$STATUS/$(jf .error.message)" \
 	"409/server 'vm1' is stopped: reset needs it running"
