@@ -18,38 +18,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench-util.h"
 
-#define BODY_MAX (1 << 20)
 #define POLL_LIMIT 120000 /* two minutes of 1 ms polls */
 
-struct buf {
-	char data[BODY_MAX];
-	size_t len;
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-	struct buf *b = userdata;
-	size_t len = size * n;
-
-	if (len > sizeof(b->data) - 1 - b->len)
-		return 0;
-	memcpy(b->data + b->len, p, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return len;
-}
-
 /* One request; returns the HTTP status or -1. */
-static long request(CURL *c, const char *method, const char *url, const char *body, struct buf *b)
+static long request(CURL *c, const char *method, const char *url, const char *body,
+		    struct bench_buf *b)
 {
 	long status = -1;
 
@@ -67,7 +42,7 @@ static long request(CURL *c, const char *method, const char *url, const char *bo
 
 int main(int argc, char **argv)
 {
-	static struct buf b;
+	static struct bench_buf b;
 	struct curl_slist *hdrs = NULL;
 	const char *state = NULL;
 	char url[1024], task_url[1024];
@@ -87,12 +62,12 @@ int main(int argc, char **argv)
 		return 1;
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, argv[1]);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	snprintf(url, sizeof(url), "http://localhost/api/v1%s", argv[3]);
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	status = request(c, argv[2], url, argc == 5 ? argv[4] : NULL, &b);
 	if (status != 202) {
 		fprintf(stderr, "api-task: %s %s: %ld %s\n", argv[2], argv[3], status, b.data);
@@ -114,7 +89,7 @@ int main(int argc, char **argv)
 		j = status == 200 ? json_loads(b.data, 0, NULL) : NULL;
 		state = j ? json_string_value(json_object_get(j, "state")) : NULL;
 		if (state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0)) {
-			uint64_t dt = now_ns() - t0;
+			uint64_t dt = bench_now_ns() - t0;
 
 			ok = strcmp(state, "succeeded") == 0;
 			json_decref(j);

@@ -35,17 +35,10 @@
 #include "base/parse-util.h"
 #include "ct/cgroup.h"
 #include "ct/ct.h"
+#include "bench-util.h"
 
 #define ARG_MAX_COUNT 64
 #define ARG_LEN_MAX 512
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static int wait_exit(pid_t pid, const char *what, struct carve_error *err)
 {
@@ -116,13 +109,13 @@ static int run_spawn(const struct opts *o, struct carve_error *err)
 			return r;
 	}
 	for (uint64_t i = 0; i < o->warmup + o->iter; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		r = one_spawn(o, cg, err);
 		if (r < 0)
 			break;
 		if (i >= o->warmup)
-			printf("%" PRIu64 "\n", now_ns() - t0);
+			printf("%" PRIu64 "\n", bench_now_ns() - t0);
 	}
 	cgroup_manager_free(cg);
 	return r;
@@ -159,7 +152,7 @@ static int run_exec(const struct opts *o, int argc, char **argv, struct carve_er
 		int r;
 
 		expand_args(argv, argc, i, bufs, args);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		pid = fork();
 		if (pid < 0)
 			return carve_err(err, -errno, "fork");
@@ -177,7 +170,7 @@ static int run_exec(const struct opts *o, int argc, char **argv, struct carve_er
 		if (r < 0)
 			return r;
 		if (i >= o->warmup)
-			printf("%" PRIu64 "\n", now_ns() - t0);
+			printf("%" PRIu64 "\n", bench_now_ns() - t0);
 	}
 	return 0;
 }

@@ -17,14 +17,7 @@
 
 #include "base/err.h"
 #include "storage/storage.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#include "bench-util.h"
 
 int main(int argc, char **argv)
 {
@@ -56,14 +49,14 @@ int main(int argc, char **argv)
 
 		snprintf(copy, sizeof(copy), "bench-%d-%ld", (int)getpid(), i);
 		carve_err_clear(&err);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		if (strcmp(op, "clone") == 0)
 			r = storage_volume_clone(p, volume, copy, &err);
 		else if (mnt)
 			r = storage_volume_snapshot_frozen(p, volume, copy, mnt, &err);
 		else
 			r = storage_volume_snapshot(p, volume, copy, &err);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (r < 0)
 			break;
 		printf("%" PRIu64 "\n", t1 - t0);

@@ -32,41 +32,15 @@
 #include <unistd.h>
 
 #include "base/websocket.h"
+#include "bench-util.h"
 
-#define BODY_MAX (1 << 20)
 #define TASK_POLL_LIMIT 120000 /* two minutes of 1 ms polls */
 #define MARKER_TIMEOUT_MS (180 * 1000)
 #define HEAD_MAX 8192
 
-struct buf {
-	char data[BODY_MAX];
-	size_t len;
-};
-
-static struct buf b;
+static struct bench_buf b;
 static CURL *c;
 static const char *sock_path;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-	struct buf *out = userdata;
-	size_t len = size * n;
-
-	if (len > sizeof(out->data) - 1 - out->len)
-		return 0;
-	memcpy(out->data + out->len, p, len);
-	out->len += len;
-	out->data[out->len] = '\0';
-	return len;
-}
 
 /* One request on the shared connection; the HTTP status or -1. */
 static long request(const char *method, const char *path, const char *body)
@@ -188,7 +162,7 @@ static int console_wait(struct ws_conn *ws, const char *marker, FILE *copy)
 {
 	static char seen[1 << 20];
 	size_t len = 0, keep = strlen(marker);
-	uint64_t deadline = now_ns() + (uint64_t)MARKER_TIMEOUT_MS * 1000000ULL;
+	uint64_t deadline = bench_now_ns() + (uint64_t)MARKER_TIMEOUT_MS * 1000000ULL;
 
 	for (;;) {
 		struct ws_message m;
@@ -225,7 +199,7 @@ static int console_wait(struct ws_conn *ws, const char *marker, FILE *copy)
 			return -1;
 		/* what came behind the handshake was pushed and handled above */
 		struct pollfd pfd = {ws_conn_fd(ws), POLLIN, 0};
-		int64_t left = ((int64_t)deadline - (int64_t)now_ns()) / 1000000;
+		int64_t left = ((int64_t)deadline - (int64_t)bench_now_ns()) / 1000000;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
 			fprintf(stderr, "vm-api: no '%s' on the console in %d s\n", marker,
@@ -235,26 +209,6 @@ static int console_wait(struct ws_conn *ws, const char *marker, FILE *copy)
 		if (ws_conn_read(ws) <= 0)
 			return -1;
 	}
-}
-
-static long proc_kib(long pid, const char *file, const char *key)
-{
-	char path[64], line[256];
-	size_t n = strlen(key);
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, file);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, n) == 0 && line[n] == ':') {
-			kib = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kib;
 }
 
 /* "kvm" or "tcg" from QEMU's -accel argument. */
@@ -307,7 +261,7 @@ int main(int argc, char **argv)
 		return 1;
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock_path);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	snprintf(body, sizeof(body),
@@ -315,20 +269,20 @@ int main(int argc, char **argv)
 		 "\"vcpus\":1,\"memory\":\"%s\",\"disk\":\"%s\",\"tenant\":\"%s\"}",
 		 name, machine, memory, disk, tenant);
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (task("POST", "/servers", body) < 0)
 		goto out;
-	t_created = now_ns();
+	t_created = bench_now_ns();
 	snprintf(path, sizeof(path), "/servers/%s/start?tenant=%s", name, tenant);
 	if (task("POST", path, NULL) < 0)
 		goto del;
-	t_started = now_ns();
+	t_started = bench_now_ns();
 	snprintf(path, sizeof(path), "/servers/%s/console?tenant=%s", name, tenant);
 	ws = console_open(path);
-	t_console = now_ns();
+	t_console = bench_now_ns();
 	if (!ws || console_wait(ws, marker, copy) < 0)
 		goto stop;
-	t1 = now_ns();
+	t1 = bench_now_ns();
 
 	snprintf(path, sizeof(path), "/servers/%s?tenant=%s", name, tenant);
 	if (request("GET", path, NULL) == 200 && (j = json_loads(b.data, 0, NULL))) {
@@ -337,11 +291,11 @@ int main(int argc, char **argv)
 	}
 	if (qemu_pid > 0) {
 		accel = qemu_accel(qemu_pid);
-		rss = proc_kib(qemu_pid, "status", "VmRSS");
-		pss = proc_kib(qemu_pid, "smaps_rollup", "Pss");
-		mon_pid = proc_kib(qemu_pid, "status", "PPid");
+		rss = bench_proc_kib(qemu_pid, "status", "VmRSS");
+		pss = bench_proc_kib(qemu_pid, "smaps_rollup", "Pss");
+		mon_pid = bench_proc_kib(qemu_pid, "status", "PPid");
 		if (mon_pid > 0)
-			mon_pss = proc_kib(mon_pid, "smaps_rollup", "Pss");
+			mon_pss = bench_proc_kib(mon_pid, "smaps_rollup", "Pss");
 	}
 	ok = qemu_pid > 0 && rss > 0;
 	if (!ok)

@@ -26,40 +26,19 @@
 #include "base/fd-util.h"
 #include "base/string-util.h"
 #include "vm/vm.h"
+#include "bench-util.h"
 
 #define MARKER "CARVE-VM-READY"
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* KEY's value in kB from /proc/PID/FILE ("status" VmRSS, "smaps_rollup" Pss) */
-static long proc_kib(pid_t pid, const char *file, const char *key)
-{
-	char path[64], line[256];
-	size_t n = strlen(key);
-	long kib = -1;
-	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, n) == 0 && line[n] == ':') {
-			kib = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kib;
+	return (int64_t)(bench_now_ns() / 1000);
 }
 
 static void print_row(int64_t t0, int64_t t1, pid_t pid)
 {
 	printf("%.1f %s %ld %ld\n", (double)(t1 - t0) / 1000.0, vm_kvm_usable() ? "kvm" : "tcg",
-	       proc_kib(pid, "status", "VmRSS"), proc_kib(pid, "smaps_rollup", "Pss"));
+	       bench_proc_kib(pid, "status", "VmRSS"), bench_proc_kib(pid, "smaps_rollup", "Pss"));
 	fflush(stdout);
 }
 
